@@ -1,0 +1,1 @@
+"""System checks for temporalflow's configuration (ids ``temporalflow.E0xx`` / ``W0xx``)."""

@@ -1,0 +1,358 @@
+"""The Store protocol: every database operation the worker and client need.
+
+The worker and client reach the database only through this protocol, so they
+can be tested against any implementation and the SQL stays in one place.
+Methods are synchronous (Django's ORM is); async callers run them in a thread.
+Every method that writes does so in ONE transaction (joining the caller's
+``transaction.atomic()`` when there is one, which is how a start commits or
+rolls back with the caller's writes) and keeps history, run row, task rows
+and timers in step.
+
+Errors: methods raise the ``StoreError`` subclasses below with a clear message;
+never a bare database error for a condition a caller can cause.
+
+Times are float epoch seconds. Durations are float seconds (None = unset).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from temporalflow.core.commands import Command
+from temporalflow.core.events import HistoryEvent
+from temporalflow.core.payload import PayloadsJSON
+
+
+class RunStatus(enum.IntEnum):
+    """Temporal's WorkflowExecutionStatus values, as stored on the run row."""
+
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELED = 4
+    TERMINATED = 5
+    CONTINUED_AS_NEW = 6
+    TIMED_OUT = 7
+
+
+class StoreError(Exception):
+    """Base class of the errors a Store raises for conditions callers can cause."""
+
+
+class RunNotFound(StoreError):
+    """No run matches the given workflow id (and run id)."""
+
+
+class RunAlreadyStarted(StoreError):
+    """A start was refused by the id reuse/conflict policy."""
+
+    def __init__(self, message: str, workflow_id: str, run_id: str | None) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+
+
+class RunClosed(StoreError):
+    """The operation needs a running run, and the run is closed."""
+
+
+class StaleTask(StoreError):
+    """A completion/heartbeat for a task lease that is no longer current (fencing)."""
+
+
+class UpdateNotFound(StoreError):
+    """No update with that id exists on the run."""
+
+
+@dataclass(slots=True)
+class StartWorkflowRequest:
+    """Everything needed to start a run (and optionally signal it in the same transaction)."""
+
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: PayloadsJSON
+    namespace: str = "default"
+    execution_timeout: float | None = None
+    run_timeout: float | None = None
+    task_timeout: float = 10.0
+    id_reuse_policy: int = 1
+    """``WorkflowIDReusePolicy`` value (1 ALLOW_DUPLICATE ... 4 TERMINATE_IF_RUNNING)."""
+    id_conflict_policy: int = 0
+    """``WorkflowIDConflictPolicy`` value (0 unspecified = FAIL, 1 FAIL, 2 USE_EXISTING, 3 TERMINATE_EXISTING)."""
+    retry_policy: dict[str, Any] | None = None
+    memo: dict[str, Any] | None = None
+    search_attributes: dict[str, Any] | None = None
+    start_delay: float | None = None
+    identity: str = ""
+    request_id: str = ""
+    header: dict[str, Any] = field(default_factory=dict)
+    signal_name: str | None = None
+    """Signal-with-start: a signal appended right after the start (or to the running run)."""
+    signal_input: PayloadsJSON | None = None
+    cron_schedule: str = ""
+
+
+@dataclass(slots=True)
+class StartWorkflowResult:
+    """The run a start created (``started``) or, with USE_EXISTING / signal-with-start, found."""
+
+    run_id: str
+    started: bool
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """A run row, as describe() and the surfaces read it."""
+
+    pk: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: RunStatus
+    start_time: float
+    close_time: float | None
+    execution_time: float
+    history_length: int
+    first_run_id: str
+    memo: dict[str, Any]
+    search_attributes: dict[str, Any]
+    parent_workflow_id: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclass(slots=True)
+class PendingUpdate:
+    """An update request admitted by a client, waiting for the workflow to accept or reject it."""
+
+    update_id: str
+    name: str
+    args: PayloadsJSON
+    identity: str = ""
+
+
+@dataclass(slots=True)
+class WorkflowTaskLease:
+    """A claimed workflow task. ``started_event_id`` fences its completion."""
+
+    run_pk: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    scheduled_event_id: int
+    started_event_id: int
+    attempt: int
+    pending_updates: list[PendingUpdate] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WorkflowTaskCompletion:
+    """What a worker hands back for a workflow task."""
+
+    commands: list[Command]
+    identity: str = ""
+    sticky: bool = True
+    """Keep the run's next tasks on this worker for a short while (its cache holds the run)."""
+    eager_activity_slots: int = 0
+    """How many of the scheduled activities (on the run's own task queue) this worker
+    can start at once; they are returned already claimed instead of queued."""
+
+
+@dataclass(slots=True)
+class ActivityTaskLease:
+    """A claimed activity attempt. ``token`` fences heartbeats and completion."""
+
+    token: str
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: PayloadsJSON
+    attempt: int
+    scheduled_event_id: int
+    scheduled_time: float
+    current_attempt_scheduled_time: float
+    started_time: float
+    schedule_to_close_timeout: float | None
+    start_to_close_timeout: float | None
+    heartbeat_timeout: float | None
+    heartbeat_details: PayloadsJSON | None
+    retry_policy: dict[str, Any] | None
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CompleteWorkflowTaskResult:
+    """Outcome of a workflow-task completion."""
+
+    activity_leases: list[ActivityTaskLease] = field(default_factory=list)
+    """Activities scheduled by this completion that were handed straight to this worker."""
+    next_task: WorkflowTaskLease | None = None
+    """New events arrived during the task: the next task, already claimed for this worker."""
+    run_closed: bool = False
+    rejected: bool = False
+    """The completion tried to close the run while signals or updates it had not seen were
+    pending: nothing but WorkflowTaskFailed(UnhandledCommand) was written, and a new task
+    is scheduled. The worker must drop its cached instance."""
+
+
+@dataclass(slots=True)
+class HeartbeatResult:
+    """Answer to a heartbeat: should the activity stop?"""
+
+    cancel_requested: bool = False
+
+
+@dataclass(slots=True)
+class QueryTask:
+    """A claimed query: run the named handler against the run's current state."""
+
+    query_id: str
+    run_pk: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    query_type: str
+    args: PayloadsJSON
+
+
+@dataclass(slots=True)
+class QueryAnswer:
+    """A query's answer, once a worker gave it: ``result`` or ``failure``."""
+
+    result: PayloadsJSON | None = None
+    failure: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class UpdateOutcome:
+    """Where an update stands: stage ``admitted``/``accepted``/``rejected``/``completed``."""
+
+    update_id: str
+    run_id: str
+    stage: str
+    result: PayloadsJSON | None = None
+    failure: dict[str, Any] | None = None
+
+
+class Subscription(Protocol):
+    """A wake-up source for one logical channel."""
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until the channel was notified (True) or ``timeout`` passed (False).
+
+        May return True spuriously (e.g. a polling fallback): callers re-check the store.
+        """
+
+    def close(self) -> None:
+        """Stop receiving notifications."""
+
+
+class Store(Protocol):
+    """Every database operation of the engine. See the module docstring for the rules."""
+
+    # --- client side -------------------------------------------------------
+
+    def start_workflow(self, request: StartWorkflowRequest) -> StartWorkflowResult:
+        """Create a run: WorkflowExecutionStarted (+ WorkflowExecutionSignaled for
+        signal-with-start) + WorkflowTaskScheduled (visible after ``start_delay``).
+
+        Applies the id reuse policy against closed runs of the same workflow id and the
+        conflict policy against a running one; raises ``RunAlreadyStarted`` when refused.
+        With ``signal_name`` and a running run, appends the signal to it and returns it.
+        """
+
+    def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> RunInfo:
+        """The run (the latest one of the workflow id when ``run_id`` is None); ``RunNotFound``."""
+
+    def read_history(self, run_pk: int, after_event_id: int = 0, limit: int | None = None) -> list[HistoryEvent]:
+        """Events with id > ``after_event_id``, in order."""
+
+    def signal(
+        self, namespace: str, workflow_id: str, run_id: str | None, name: str, input: PayloadsJSON,
+        identity: str = "", header: dict[str, Any] | None = None,
+    ) -> None:
+        """Append WorkflowExecutionSignaled and schedule a workflow task; ``RunClosed`` if closed."""
+
+    def request_cancel(self, namespace: str, workflow_id: str, run_id: str | None, identity: str = "") -> None:
+        """Append WorkflowExecutionCancelRequested (once) and schedule a workflow task."""
+
+    def terminate(
+        self, namespace: str, workflow_id: str, run_id: str | None, reason: str,
+        details: PayloadsJSON | None = None, identity: str = "",
+    ) -> None:
+        """Append WorkflowExecutionTerminated, close the run, drop its tasks and timers."""
+
+    def create_query(self, run_pk: int, query_type: str, args: PayloadsJSON) -> str:
+        """Queue a query for a worker of the run's task queue; returns its id."""
+
+    def get_query_answer(self, query_id: str) -> QueryAnswer | None:
+        """The answer, or None while no worker has answered yet."""
+
+    def admit_update(self, run_pk: int, update_id: str, name: str, args: PayloadsJSON, identity: str = "") -> UpdateOutcome:
+        """Record an update request (deduplicated by ``update_id``) and schedule a workflow task."""
+
+    def get_update_outcome(self, namespace: str, workflow_id: str, run_id: str | None, update_id: str) -> UpdateOutcome:
+        """Where the update stands; ``UpdateNotFound``."""
+
+    # --- worker side -------------------------------------------------------
+
+    def claim_workflow_tasks(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[WorkflowTaskLease]:
+        """Claim up to ``max_tasks`` visible workflow tasks: append WorkflowTaskStarted to each."""
+
+    def complete_workflow_task(self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion) -> CompleteWorkflowTaskResult:
+        """Append WorkflowTaskCompleted + one event per command, create activity/timer rows,
+        settle updates, close the run on a closing command, and schedule the next task when
+        events arrived meanwhile. ``StaleTask`` if the lease is no longer current."""
+
+    def fail_workflow_task(self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = "") -> None:
+        """Append WorkflowTaskFailed and reschedule the task (with backoff on repeated failures)."""
+
+    def claim_activity_tasks(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[ActivityTaskLease]:
+        """Claim up to ``max_tasks`` visible activity attempts."""
+
+    def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
+        """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""
+
+    def complete_activity_task(self, token: str, result: PayloadsJSON, identity: str = "") -> None:
+        """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task."""
+
+    def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:
+        """Retry per the retry policy (next attempt visible after the backoff), or append
+        ActivityTaskStarted + ActivityTaskFailed when no retry is left."""
+
+    def cancel_activity_task(self, token: str, details: PayloadsJSON | None, identity: str = "") -> None:
+        """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled."""
+
+    def claim_queries(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[QueryTask]:
+        """Claim pending queries of runs on this task queue."""
+
+    def answer_query(self, query_id: str, answer: QueryAnswer) -> None:
+        """Record a query's answer for the waiting client."""
+
+    def fire_due_timers(self, limit: int = 100) -> int:
+        """Turn due timers into TimerFired and due deadlines (activity, workflow task, run)
+        into their TimedOut events or retries; returns how many were handled."""
+
+    def next_due_time(self) -> float | None:
+        """The earliest pending timer or deadline, or None."""
+
+    def record_poller(self, namespace: str, task_queue: str, identity: str) -> None:
+        """Note that a worker polls this task queue (for the task-queue views)."""
+
+    # --- wake-ups ----------------------------------------------------------
+
+    def subscribe(self, channel: str) -> Subscription:
+        """Wake-ups for a logical channel: ``wft:{ns}:{queue}``, ``act:{ns}:{queue}``,
+        ``query:{ns}:{queue}``, ``timers``, ``run:{run_pk}`` (any change of the run),
+        ``queryans:{query_id}``."""
