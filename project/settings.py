@@ -102,5 +102,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"temporalflow": {"handlers": ["console"], "level": os.environ.get("TEMPORALFLOW_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "temporalflow": {"handlers": ["console"], "level": os.environ.get("TEMPORALFLOW_LOG_LEVEL", "INFO")},
+    },
 }

@@ -1,0 +1,94 @@
+"""temporalflow's settings: one ``TEMPORALFLOW = {...}`` dict in the Django settings.
+
+Values are read on every access (so ``override_settings(TEMPORALFLOW=...)``
+works in tests) and fall back to the typed defaults below::
+
+    from temporalflow.conf import settings
+    settings.POLL_INTERVAL  # 0.5 unless TEMPORALFLOW["POLL_INTERVAL"] says otherwise
+
+An unknown key in ``TEMPORALFLOW`` raises ``ImproperlyConfigured`` naming the
+known keys, so a typo is not silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = ["Settings", "settings"]
+
+
+class Settings:
+    """Defaults for every ``TEMPORALFLOW`` key; an instance reads the live value."""
+
+    NAMESPACE: str = "default"
+    """Namespace used when a caller gives none; every table carries a namespace column."""
+
+    DATABASE_ALIAS: str = "default"
+    """The ``DATABASES`` alias holding temporalflow's tables."""
+
+    DEFAULT_TASK_QUEUE: str = "default"
+    """Task queue used by workers and clients when none is given."""
+
+    POLL_INTERVAL: float = 0.5
+    """Seconds between polls when no LISTEN/NOTIFY wake-up is available (SQLite)."""
+
+    WORKFLOW_TASK_TIMEOUT: float = 10.0
+    """Default start-to-close timeout of a workflow task, in seconds."""
+
+    STICKY_SCHEDULE_TO_START_TIMEOUT: float = 5.0
+    """How long a run's next workflow task is reserved for the worker caching it."""
+
+    HEARTBEAT_THROTTLE_MAX: float = 30.0
+    """Upper bound, in seconds, on how long activity heartbeats are buffered before sent."""
+
+    WORKFLOW_MODULES: list[str] = []
+    """Extra dotted module paths to import workflow definitions from."""
+
+    ACTIVITY_MODULES: list[str] = []
+    """Extra dotted module paths to import activity definitions from."""
+
+    AUTODISCOVER_MODULE_NAMES: tuple[str, ...] = ("workflows", "activities")
+    """Module names looked up in every installed app by ``runworker``."""
+
+    PAYLOAD_SIZE_WARN: int = 256 * 1024
+    """Log a warning when one payload exceeds this many bytes."""
+
+    PAYLOAD_SIZE_LIMIT: int = 2 * 1024 * 1024
+    """Refuse payloads larger than this many bytes (the task fails with a clear error)."""
+
+    HISTORY_COUNT_WARN: int = 10240
+    """Log a warning when a run's history grows past this many events."""
+
+    HISTORY_COUNT_LIMIT: int = 51200
+    """Terminate a run whose history grows past this many events."""
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        """Every key ``TEMPORALFLOW`` may contain."""
+        return sorted(k for k in vars(cls) if k.isupper())
+
+    def user_settings(self) -> dict[str, Any]:
+        """The project's ``TEMPORALFLOW`` dict, validated for unknown keys."""
+        user = getattr(django_settings, "TEMPORALFLOW", None) or {}
+        if not isinstance(user, dict):
+            raise ImproperlyConfigured("settings.TEMPORALFLOW must be a dict")
+        unknown = set(user) - set(self.known_keys())
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown key(s) in settings.TEMPORALFLOW: {', '.join(sorted(unknown))}. "
+                f"Known keys: {', '.join(self.known_keys())}."
+            )
+        return user
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.isupper():
+            default = getattr(type(self), name)  # AttributeError for unknown names
+            return object.__getattribute__(self, "user_settings")().get(name, default)
+        return object.__getattribute__(self, name)
+
+
+settings = Settings()
+"""The settings object; attributes read ``settings.TEMPORALFLOW`` on every access."""

@@ -1,0 +1,665 @@
+"""A live workflow: the deterministic loop plus the runtime the authoring API calls.
+
+``WorkflowInstance.activate(activation) -> Completion`` is the one entry point
+of a workflow task: it applies the jobs, runs workflow code until every
+coroutine is blocked, and returns the commands produced — or a task failure.
+It never raises. ``query()`` answers a query against the current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalflow.common import RawValue
+from temporalflow.core import activation as jobs
+from temporalflow.core import commands as cmds
+from temporalflow.core.definitions import HandlerDefinition, WorkflowDefinition
+from temporalflow.core.errors import ContinueAsNewError, ReadOnlyContextError
+from temporalflow.core.info import ParentInfo, WorkflowInfo
+from temporalflow.core.loop import DeterministicEventLoop, TimerHandle
+from temporalflow.core.payload import Payload, PayloadsJSON, payloads_from_json, payloads_to_json
+from temporalflow.exceptions import (
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    is_cancelled_exception,
+)
+
+logger = logging.getLogger("temporalflow.workflow")
+
+PATCH_MARKER = "core_patch"
+"""Marker name of ``workflow.patched`` (as Temporal's SDKs write it)."""
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _td(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
+@dataclass
+class _ActivityState:
+    seq: int
+    command: cmds.ScheduleActivityTask
+    future: asyncio.Future[Any]
+    result_type: Any
+    cancellation_type: int
+    scheduled_event_id: int = 0
+    cancel_requested: bool = False
+
+
+@dataclass
+class _UpdateState:
+    update_id: str
+    name: str
+    task: asyncio.Task[Any] | None = None
+
+
+class WorkflowInstance(DeterministicEventLoop):
+    """One run's workflow object on its own deterministic loop."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        *,
+        namespace: str,
+        workflow_id: str,
+        run_id: str,
+        payload_converter: Any,
+        failure_converter: Any,
+        failure_exception_types: Sequence[type[BaseException]] = (),
+    ) -> None:
+        super().__init__()
+        self.definition = definition
+        self._namespace = namespace
+        self._workflow_id = workflow_id
+        self._run_id = run_id
+        self._pc = payload_converter
+        self._fc = failure_converter
+        self._failure_types = tuple(failure_exception_types) + definition.failure_exception_types
+        self._object: Any = None
+        self._info: WorkflowInfo | None = None
+        self._random = random.Random(uuid.UUID(run_id).int if _is_uuid(run_id) else hash(run_id))
+        self._commands: list[cmds.Command] = []
+        self._seq: dict[str, int] = {"activity": 0, "timer": 0}
+        self._timers: dict[int, TimerHandle] = {}
+        self._activities: dict[int, _ActivityState] = {}
+        self._activity_by_event: dict[int, int] = {}
+        self._updates: dict[str, _UpdateState] = {}
+        self._running_signal_handlers = 0
+        self._signal_handlers: dict[str | None, HandlerDefinition] = dict(definition.signals)
+        self._query_handlers: dict[str | None, HandlerDefinition] = dict(definition.queries)
+        self._update_handlers: dict[str | None, HandlerDefinition] = dict(definition.updates)
+        self._buffered_signals: dict[str, list[jobs.SignalWorkflow]] = {}
+        self._primary_task: asyncio.Task[Any] | None = None
+        self._cancel_requested = False
+        self._closed = False
+        self._is_replaying = False
+        self._history_length = 0
+        self._continue_as_new_suggested = False
+        self._task_failure: BaseException | None = None
+        self._in_read_only = False
+        self._patches_notified: set[str] = set()
+        self._patches_memo: dict[str, bool] = {}
+        self._memo_cache: dict[str, Any] | None = None
+
+    # --- the activation boundary ------------------------------------------
+
+    def activate(self, activation: jobs.Activation) -> jobs.Completion:
+        """Apply ``activation`` and run the workflow until it blocks. Never raises."""
+        self._time = activation.timestamp
+        self._is_replaying = activation.is_replaying
+        self._history_length = activation.history_length
+        self._continue_as_new_suggested = activation.continue_as_new_suggested
+        self._commands = []
+        self._task_failure = None
+        self._loop_errors = []
+        try:
+            init = None
+            ordered: list[jobs.Job] = []
+            for job in activation.jobs:
+                if isinstance(job, jobs.NotifyHasPatch):
+                    self._patches_notified.add(job.patch_id)
+                elif isinstance(job, jobs.InitializeWorkflow):
+                    init = job
+            if init is not None:
+                self._initialize(init)
+            # Signals and updates before everything else, so a signal that came with the
+            # start (signal-with-start) is handled before the run method begins.
+            ordered += [j for j in activation.jobs if isinstance(j, jobs.SignalWorkflow | jobs.DoUpdate)]
+            ordered += [
+                j for j in activation.jobs
+                if not isinstance(j, jobs.SignalWorkflow | jobs.DoUpdate | jobs.NotifyHasPatch
+                                  | jobs.InitializeWorkflow)
+            ]
+            for job in ordered:
+                self._apply(job)
+            if init is not None:
+                self._start_primary(init)
+            self._run_ready()
+            if self._task_failure is None and self._loop_errors:
+                self._task_failure = self._loop_errors[0]
+        except Exception as err:  # never raise out of activate
+            self._task_failure = err
+        if self._task_failure is not None:
+            err = self._task_failure
+            cause = getattr(err, "_workflow_task_failed_cause", "WorkflowWorkerUnhandledFailure")
+            return jobs.Completion(failure=self._to_failure(err), cause=cause)
+        commands = self._commands
+        self._commands = []
+        return jobs.Completion(commands=commands)
+
+    def query(self, name: str, args: PayloadsJSON) -> tuple[PayloadsJSON | None, dict[str, Any] | None]:
+        """Run query handler ``name``; returns ``(result, None)`` or ``(None, failure)``."""
+        handler = self._query_handlers.get(name) or self._query_handlers.get(None)
+        if name == "__stack_trace":
+            return payloads_to_json(self._pc.to_payloads([self._stack_trace()])), None
+        if handler is None:
+            known = sorted(n for n in self._query_handlers if n is not None)
+            msg = f"Query handler for '{name}' expected but not found, known queries: [{' '.join(known)}]"
+            return None, self._to_failure(ApplicationError(msg, type="QueryNotFound", non_retryable=True))
+        prev = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        self._in_read_only = True
+        try:
+            values = self._decode_handler_args(handler, name, args)
+            result = self._call_handler(handler, name, values)
+            if inspect.isawaitable(result):
+                raise ReadOnlyContextError(f"query handler {name!r} must not be async")
+            return payloads_to_json(self._pc.to_payloads([result])), None
+        except Exception as err:
+            return None, self._to_failure(err)
+        finally:
+            self._in_read_only = False
+            asyncio.events._set_running_loop(prev)
+
+    def is_closed_by_commands(self) -> bool:
+        """True once the run produced its closing command."""
+        return self._closed
+
+    # --- applying jobs ----------------------------------------------------
+
+    def _initialize(self, job: jobs.InitializeWorkflow) -> None:
+        attrs = job.attributes
+        start = datetime.fromtimestamp(job.event_time, tz=UTC)
+        parent = attrs.get("parent_workflow_execution")
+        self._info = WorkflowInfo(
+            attempt=int(attrs.get("attempt") or 1),
+            continued_run_id=attrs.get("continued_execution_run_id") or None,
+            cron_schedule=attrs.get("cron_schedule") or None,
+            execution_timeout=_td(attrs.get("workflow_execution_timeout")),
+            first_execution_run_id=attrs.get("first_execution_run_id") or self._run_id,
+            headers=attrs.get("header") or {},
+            namespace=self._namespace,
+            parent=ParentInfo(namespace=self._namespace, run_id=parent.get("run_id", ""),
+                              workflow_id=parent.get("workflow_id", "")) if parent else None,
+            raw_memo=attrs.get("memo") or {},
+            retry_policy=attrs.get("retry_policy"),
+            run_id=self._run_id,
+            run_timeout=_td(attrs.get("workflow_run_timeout")),
+            search_attributes=attrs.get("search_attributes") or {},
+            start_time=start,
+            task_queue=(attrs.get("task_queue") or {}).get("name", ""),
+            task_timeout=timedelta(seconds=attrs.get("workflow_task_timeout") or 10.0),
+            workflow_id=self._workflow_id,
+            workflow_start_time=start,
+            workflow_type=(attrs.get("workflow_type") or {}).get("name", ""),
+            _history_length=lambda: self._history_length,
+            _can_suggest_continue_as_new=lambda: self._continue_as_new_suggested,
+        )
+        prev = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            if self.definition.init_takes_args:
+                args = self._decode(job.arguments, self.definition.arg_types, "workflow input")
+                self._object = self.definition.cls(*args)
+            else:
+                self._object = self.definition.cls()
+        finally:
+            asyncio.events._set_running_loop(prev)
+
+    def _start_primary(self, job: jobs.InitializeWorkflow) -> None:
+        self._primary_task = self.create_task(self._run_workflow(job.arguments), name="workflow-run")
+        if self._cancel_requested:
+            self._primary_task.cancel()
+
+    async def _run_workflow(self, arguments: PayloadsJSON) -> None:
+        defn = self.definition
+        try:
+            if defn.name is None:
+                args: list[Any] = [self._info.workflow_type if self._info else "",
+                                   [RawValue(p) for p in payloads_from_json(arguments)]]
+            else:
+                args = self._decode(arguments, defn.arg_types, "workflow input")
+            result = await defn.run_fn(self._object, *args)
+            self._close(cmds.CompleteWorkflowExecution(result=self._encode([result])))
+        except ContinueAsNewError as err:
+            self._close(self._continue_as_new_command(err.options))
+        except (Exception, asyncio.CancelledError) as err:
+            if self._cancel_requested and is_cancelled_exception(err):
+                self._close(cmds.CancelWorkflowExecution())
+            elif self._fails_workflow(err):
+                if isinstance(err, asyncio.CancelledError):
+                    err = CancelledError(str(err) or "Cancelled")
+                self._close(cmds.FailWorkflowExecution(failure=self._to_failure(err)))
+            else:
+                self._task_failure = err
+
+    def _fails_workflow(self, err: BaseException) -> bool:
+        return isinstance(err, FailureError | asyncio.CancelledError) or isinstance(err, self._failure_types)
+
+    def _close(self, command: cmds.Command) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._commands.append(command)
+
+    def _apply(self, job: jobs.Job) -> None:
+        match job:
+            case jobs.FireTimer(seq=seq):
+                handle = self._timers.pop(seq, None)
+                if handle is not None and not handle._cancelled:
+                    self._ready.append(handle)
+            case jobs.ResolveActivity():
+                self._resolve_activity(job)
+            case jobs.SignalWorkflow():
+                self._deliver_signal(job)
+            case jobs.DoUpdate():
+                self._start_update(job)
+            case jobs.CancelWorkflow():
+                self._cancel_requested = True
+                if self._primary_task is not None:
+                    self._primary_task.cancel()
+
+    def _deliver_signal(self, job: jobs.SignalWorkflow) -> None:
+        handler = self._signal_handlers.get(job.name) or self._signal_handlers.get(None)
+        if handler is None:
+            self._buffered_signals.setdefault(job.name, []).append(job)
+            return
+        try:
+            values = self._decode_handler_args(handler, job.name, job.input)
+        except Exception:
+            # As temporalio: a signal whose arguments do not decode is dropped, loudly.
+            logger.warning("Failed decoding arguments of signal %r of workflow %s; dropping it",
+                           job.name, self._workflow_id, exc_info=True)
+            return
+
+        async def run_signal() -> None:
+            self._running_signal_handlers += 1
+            try:
+                result = self._call_handler(handler, job.name, values)
+                if inspect.isawaitable(result):
+                    await result
+            except (Exception, asyncio.CancelledError) as err:
+                if self._cancel_requested and is_cancelled_exception(err):
+                    return
+                if self._fails_workflow(err):
+                    self._close(cmds.FailWorkflowExecution(failure=self._to_failure(err)))
+                else:
+                    self._task_failure = err
+            finally:
+                self._running_signal_handlers -= 1
+
+        self.create_task(run_signal(), name=f"signal:{job.name}")
+
+    def _start_update(self, job: jobs.DoUpdate) -> None:
+        handler = self._update_handlers.get(job.name) or self._update_handlers.get(None)
+        if handler is None:
+            known = sorted(n for n in self._update_handlers if n is not None)
+            err = ApplicationError(
+                f"Update handler for '{job.name}' expected but not found, known updates: [{' '.join(known)}]",
+                type="UpdateNotFound", non_retryable=True,
+            )
+            self._commands.append(cmds.RejectUpdate(update_id=job.update_id, failure=self._to_failure(err)))
+            return
+        try:
+            values = self._decode_handler_args(handler, job.name, job.input)
+            if job.run_validator and handler.validator is not None:
+                self._in_read_only = True
+                prev = asyncio.events._get_running_loop()
+                asyncio.events._set_running_loop(self)
+                try:
+                    self._call_handler(handler, job.name, values, fn=handler.validator)
+                finally:
+                    asyncio.events._set_running_loop(prev)
+                    self._in_read_only = False
+        except Exception as err:
+            if job.run_validator:
+                self._commands.append(cmds.RejectUpdate(update_id=job.update_id, failure=self._to_failure(err)))
+                return
+            raise
+        self._commands.append(cmds.AcceptUpdate(update_id=job.update_id, name=job.name,
+                                                args=job.input, identity=job.identity))
+        state = _UpdateState(update_id=job.update_id, name=job.name)
+        self._updates[job.update_id] = state
+
+        async def run_update() -> None:
+            try:
+                result = self._call_handler(handler, job.name, values)
+                if inspect.isawaitable(result):
+                    result = await result
+                self._commands.append(cmds.CompleteUpdate(update_id=job.update_id, result=self._encode([result])))
+            except (Exception, asyncio.CancelledError) as err:
+                if isinstance(err, FailureError | asyncio.CancelledError):
+                    if isinstance(err, asyncio.CancelledError):
+                        err = CancelledError("Update cancelled")
+                    self._commands.append(cmds.CompleteUpdate(update_id=job.update_id,
+                                                              failure=self._to_failure(err)))
+                else:
+                    self._task_failure = err
+            finally:
+                self._updates.pop(job.update_id, None)
+
+        state.task = self.create_task(run_update(), name=f"update:{job.name}")
+
+    def _decode_handler_args(self, handler: HandlerDefinition, name: str, payloads: PayloadsJSON) -> list[Any]:
+        if handler.name is None:
+            return [name, [RawValue(p) for p in payloads_from_json(payloads)]]
+        return self._decode(payloads, handler.arg_types, f"arguments of {handler.kind} {name!r}")
+
+    def _call_handler(
+        self, handler: HandlerDefinition, name: str, values: list[Any], fn: Callable[..., Any] | None = None
+    ) -> Any:
+        fn = fn or handler.fn
+        if handler.is_method:
+            return fn(self._object, *values)
+        return fn(*values)
+
+    # --- activities ---------------------------------------------------------
+
+    def start_activity(
+        self,
+        activity_type: str,
+        args: Sequence[Any],
+        *,
+        task_queue: str | None,
+        schedule_to_close_timeout: timedelta | None,
+        schedule_to_start_timeout: timedelta | None,
+        start_to_close_timeout: timedelta | None,
+        heartbeat_timeout: timedelta | None,
+        retry_policy: Any,
+        cancellation_type: int,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> asyncio.Task[Any]:
+        """Schedule an activity; the returned task resolves with its result."""
+        self._assert_can_command()
+        if schedule_to_close_timeout is None and start_to_close_timeout is None:
+            raise ValueError("Activity must have start_to_close_timeout or schedule_to_close_timeout")
+        seq = self._next_seq("activity")
+        command = cmds.ScheduleActivityTask(
+            seq=seq,
+            activity_id=activity_id or str(seq),
+            activity_type=activity_type,
+            task_queue=task_queue or (self._info.task_queue if self._info else ""),
+            input=self._encode(list(args)),
+            schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
+            schedule_to_start_timeout=_seconds(schedule_to_start_timeout),
+            start_to_close_timeout=_seconds(start_to_close_timeout),
+            heartbeat_timeout=_seconds(heartbeat_timeout),
+            retry_policy=retry_policy.to_json() if retry_policy is not None else None,
+            cancellation_type=cancellation_type,
+        )
+        state = _ActivityState(seq=seq, command=command, future=self.create_future(),
+                               result_type=result_type, cancellation_type=cancellation_type)
+        self._activities[seq] = state
+        self._commands.append(command)
+        return self.create_task(self._await_activity(state), name=f"activity:{activity_type}:{seq}")
+
+    async def _await_activity(self, state: _ActivityState) -> Any:
+        while True:
+            try:
+                return await asyncio.shield(state.future)
+            except asyncio.CancelledError:
+                if state.future.done():
+                    raise
+                self._cancel_activity(state)
+
+    def _cancel_activity(self, state: _ActivityState) -> None:
+        if state.cancel_requested:
+            return
+        state.cancel_requested = True
+        if state.command in self._commands:
+            # Not sent yet: never schedule it at all.
+            self._commands.remove(state.command)
+            self._activities.pop(state.seq, None)
+            self._resolve_cancelled(state)
+            return
+        # ActivityCancellationType: 0 TRY_CANCEL, 1 WAIT_CANCELLATION_COMPLETED, 2 ABANDON
+        if state.cancellation_type != 2:
+            self._commands.append(cmds.RequestCancelActivityTask(
+                seq=state.seq, scheduled_event_id=state.scheduled_event_id))
+        if state.cancellation_type != 1:
+            self._resolve_cancelled(state)
+
+    def _resolve_cancelled(self, state: _ActivityState) -> None:
+        failure = {
+            "message": "Activity cancelled",
+            "activity_failure_info": {
+                "scheduled_event_id": state.scheduled_event_id,
+                "activity_type": {"name": state.command.activity_type},
+                "activity_id": state.command.activity_id,
+                "retry_state": "RETRY_STATE_CANCEL_REQUESTED",
+            },
+            "cause": {"message": "Activity cancelled", "canceled_failure_info": {}},
+        }
+        if not state.future.done():
+            state.future.set_exception(self._fc.from_failure(failure, self._pc))
+
+    def _resolve_activity(self, job: jobs.ResolveActivity) -> None:
+        state = self._activities.pop(job.seq, None)
+        if state is None or state.future.done():
+            return  # already resolved as cancelled (TRY_CANCEL / ABANDON)
+        if job.failure is not None:
+            state.future.set_exception(self._fc.from_failure(job.failure, self._pc))
+            return
+        try:
+            hint = [state.result_type] if state.result_type is not None else None
+            values = self._pc.from_payloads(payloads_from_json(job.result), hint)
+            state.future.set_result(values[0] if values else None)
+        except Exception as err:
+            state.future.set_exception(err)
+
+    def on_activity_scheduled(self, seq: int, scheduled_event_id: int) -> None:
+        """History matched activity ``seq`` to its ActivityTaskScheduled event."""
+        state = self._activities.get(seq)
+        if state is not None:
+            state.scheduled_event_id = scheduled_event_id
+
+    # --- timers -------------------------------------------------------------
+
+    def _start_timer(self, delay: float, handle_factory: Callable[[int], TimerHandle]) -> TimerHandle:
+        self._assert_can_command()
+        seq = self._next_seq("timer")
+        handle = handle_factory(seq)
+        self._timers[seq] = handle
+        self._commands.append(cmds.StartTimer(seq=seq, start_to_fire_timeout=delay))
+        return handle
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        if not isinstance(handle, TimerHandle) or handle.seq not in self._timers:
+            return
+        del self._timers[handle.seq]
+        for i, c in enumerate(self._commands):
+            if isinstance(c, cmds.StartTimer) and c.seq == handle.seq:
+                del self._commands[i]  # not sent yet: never start it
+                return
+        if not self._closed:
+            self._commands.append(cmds.CancelTimer(seq=handle.seq))
+
+    # --- the runtime the authoring API calls --------------------------------
+
+    def info(self) -> WorkflowInfo:
+        """``workflow.info()``."""
+        assert self._info is not None
+        return self._info
+
+    def now(self) -> datetime:
+        """``workflow.now()``: the current task's time, in UTC."""
+        return datetime.fromtimestamp(self._time, tz=UTC)
+
+    def random(self) -> random.Random:
+        """``workflow.random()``: seeded per run, so replay draws the same numbers."""
+        return self._random
+
+    def uuid4(self) -> uuid.UUID:
+        """``workflow.uuid4()``."""
+        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+
+    def is_replaying(self) -> bool:
+        """``workflow.unsafe.is_replaying()``."""
+        return self._is_replaying
+
+    def memo(self) -> dict[str, Any]:
+        """``workflow.memo()``: decoded memo values."""
+        if self._memo_cache is None:
+            raw = self.info().raw_memo
+            self._memo_cache = {
+                k: self._pc.from_payloads([Payload.from_json(v)])[0] for k, v in raw.items()
+            }
+        return dict(self._memo_cache)
+
+    async def wait_condition(self, fn: Callable[[], bool], timeout: float | None) -> None:
+        """``workflow.wait_condition``: resolves when ``fn()`` is true after a loop pass."""
+        fut = self._add_condition(fn)
+        if timeout is None:
+            await fut
+        else:
+            await asyncio.wait_for(fut, timeout)
+
+    def patched(self, patch_id: str, deprecated: bool) -> bool:
+        """``workflow.patched`` / ``deprecate_patch``: record or read a patch marker."""
+        if patch_id in self._patches_memo:
+            return self._patches_memo[patch_id]
+        use_new = not self._is_replaying or patch_id in self._patches_notified
+        self._patches_memo[patch_id] = use_new
+        if use_new:
+            self._assert_can_command()
+            self._commands.append(cmds.RecordMarker(
+                marker_name=PATCH_MARKER,
+                details={"patch_id": self._encode([patch_id]), "deprecated": self._encode([deprecated])},
+            ))
+        return use_new
+
+    def set_handler(self, kind: str, name: str | None, fn: Callable[..., Any] | None, **options: Any) -> None:
+        """``workflow.set_signal_handler`` and friends (None removes the handler)."""
+        table = {"signal": self._signal_handlers, "query": self._query_handlers,
+                 "update": self._update_handlers}[kind]
+        if fn is None:
+            table.pop(name, None)
+            return
+        table[name] = HandlerDefinition(kind=kind, name=name, fn=fn, is_method=False, **options)
+        if kind == "signal":
+            names = [name] if name is not None else list(self._buffered_signals)
+            for n in names:
+                for job in self._buffered_signals.pop(n, []):
+                    self._deliver_signal(job)
+
+    def get_handler(self, kind: str, name: str | None) -> Callable[..., Any] | None:
+        """The current handler function for ``name`` (None: the dynamic one)."""
+        table = {"signal": self._signal_handlers, "query": self._query_handlers,
+                 "update": self._update_handlers}[kind]
+        handler = table.get(name)
+        if handler is None:
+            return None
+        if handler.is_method and self._object is not None:
+            return handler.fn.__get__(self._object)
+        return handler.fn
+
+    def all_handlers_finished(self) -> bool:
+        """``workflow.all_handlers_finished()``: no signal or update handler still running."""
+        return self._running_signal_handlers == 0 and not self._updates
+
+    def continue_as_new_error(self, **options: Any) -> ContinueAsNewError:
+        """Build the error ``workflow.continue_as_new`` raises."""
+        return ContinueAsNewError(**options)
+
+    def payload_converter(self) -> Any:
+        """The payload converter workflow code may use."""
+        return self._pc
+
+    # --- helpers ------------------------------------------------------------
+
+    def _continue_as_new_command(self, options: dict[str, Any]) -> cmds.ContinueAsNewWorkflowExecution:
+        info = self.info()
+        workflow = options.get("workflow")
+        if workflow is None:
+            wf_type = info.workflow_type
+        elif isinstance(workflow, str):
+            wf_type = workflow
+        else:
+            fn_defn = WorkflowDefinition.from_run_fn(workflow)
+            wf_type = fn_defn.name or info.workflow_type
+        args = list(options.get("args") or ())
+        if options.get("arg", _MISSING) is not _MISSING:
+            args = [options["arg"], *args]
+        retry = options.get("retry_policy")
+        return cmds.ContinueAsNewWorkflowExecution(
+            workflow_type=wf_type,
+            task_queue=options.get("task_queue") or info.task_queue,
+            input=self._encode(args),
+            workflow_run_timeout=_seconds(options.get("run_timeout")) or _seconds(info.run_timeout),
+            workflow_task_timeout=_seconds(options.get("task_timeout")) or info.task_timeout.total_seconds(),
+            memo=options.get("memo"),
+            search_attributes=options.get("search_attributes"),
+            retry_policy=retry.to_json() if retry is not None else None,
+        )
+
+    def _assert_can_command(self) -> None:
+        if self._in_read_only:
+            raise ReadOnlyContextError("queries and update validators must not change workflow state")
+
+    def _next_seq(self, kind: str) -> int:
+        self._seq[kind] += 1
+        return self._seq[kind]
+
+    def _encode(self, values: list[Any]) -> PayloadsJSON:
+        return payloads_to_json(self._pc.to_payloads(values))
+
+    def _decode(self, payloads: PayloadsJSON, hints: list[Any] | None, what: str) -> list[Any]:
+        raw = payloads_from_json(payloads)
+        if hints is not None:
+            if len(raw) > len(hints):
+                raise TypeError(f"{what}: expected at most {len(hints)} argument(s), got {len(raw)}")
+            hints = hints[: len(raw)]
+        try:
+            return list(self._pc.from_payloads(raw, hints))
+        except Exception as err:
+            raise RuntimeError(f"Failed decoding {what}: {err}") from err
+
+    def _to_failure(self, err: BaseException) -> dict[str, Any]:
+        try:
+            return self._fc.to_failure(err, self._pc)
+        except Exception:
+            return {"message": str(err), "stack_trace": "".join(traceback.format_exception(err)),
+                    "application_failure_info": {"type": type(err).__name__}}
+
+    def _stack_trace(self) -> str:
+        out = []
+        for task in asyncio.all_tasks(self):
+            out.append("\n".join(str(f) for f in task.get_stack()))
+        return "\n\n".join(out)
+
+
+_MISSING = object()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,402 @@
+"""temporalflow's tables: runs, their histories, and the task/timer rows indexing them.
+
+The history (``HistoryEvent``) is the truth; every other table is an index the
+store keeps in step in the same transaction (DESIGN §2). Only
+``temporalflow.store`` writes these tables. Surfaces (admin, API) may read them.
+
+Times the engine compares (due times, leases, deadlines) are float epoch
+seconds: cheap to compare and identical on PostgreSQL and SQLite. Runs also
+carry ``DateTimeField`` copies of their start/close times for humans (admin
+filters, date hierarchies).
+
+Table names are explicit (``temporalflow_run``...) because the store's raw SQL
+names them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from temporalflow.store.base import RunStatus as _RunStatus
+
+__all__ = [
+    "ActivityTask",
+    "HistoryEvent",
+    "RunStatus",
+    "TaskQueuePoller",
+    "Timer",
+    "WorkflowQuery",
+    "WorkflowRun",
+    "WorkflowUpdate",
+    "WorkflowTaskState",
+]
+
+
+class RunStatus(models.IntegerChoices):
+    """Temporal's WorkflowExecutionStatus values (same numbers as ``store.base.RunStatus``)."""
+
+    RUNNING = _RunStatus.RUNNING, "Running"
+    COMPLETED = _RunStatus.COMPLETED, "Completed"
+    FAILED = _RunStatus.FAILED, "Failed"
+    CANCELED = _RunStatus.CANCELED, "Canceled"
+    TERMINATED = _RunStatus.TERMINATED, "Terminated"
+    CONTINUED_AS_NEW = _RunStatus.CONTINUED_AS_NEW, "Continued as new"
+    TIMED_OUT = _RunStatus.TIMED_OUT, "Timed out"
+
+
+class WorkflowTaskState(models.IntegerChoices):
+    """State of the (at most one) workflow task of a run, kept on the run row."""
+
+    NONE = 0, "None"
+    SCHEDULED = 1, "Scheduled"
+    STARTED = 2, "Started"
+
+
+class ActivityTaskState(models.IntegerChoices):
+    """State of a pending activity's current attempt."""
+
+    SCHEDULED = 1, "Scheduled"
+    STARTED = 2, "Started"
+
+
+class QueryState(models.TextChoices):
+    """Where a query stands."""
+
+    PENDING = "pending", "Pending"
+    CLAIMED = "claimed", "Claimed"
+    ANSWERED = "answered", "Answered"
+
+
+class UpdateStage(models.TextChoices):
+    """Where an update stands, as Temporal names its lifecycle stages."""
+
+    ADMITTED = "admitted", "Admitted"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    COMPLETED = "completed", "Completed"
+
+
+class PollerKind(models.TextChoices):
+    """What a poller polls for."""
+
+    WORKFLOW = "workflow", "Workflow"
+    ACTIVITY = "activity", "Activity"
+
+
+def _ns_field() -> models.CharField:
+    return models.CharField(
+        "namespace", max_length=255, default="default", help_text="Namespace the row belongs to."
+    )
+
+
+class WorkflowRun(models.Model):
+    """One run of a workflow execution, plus the state of its workflow task.
+
+    ``next_event_id`` (history length + 1) is the run's version: every append
+    bumps it with ``UPDATE ... RETURNING``, which serializes writers per run.
+    """
+
+    namespace = _ns_field()
+    workflow_id = models.CharField("workflow id", max_length=255, help_text="Business identifier chosen by the starter.")
+    run_id = models.CharField("run id", max_length=36, unique=True, help_text="UUID of this run.")
+    workflow_type = models.CharField("workflow type", max_length=255, help_text="Registered workflow name.")
+    task_queue = models.CharField("task queue", max_length=255, help_text="Queue whose workers run this workflow.")
+    status = models.PositiveSmallIntegerField(
+        "status", choices=RunStatus.choices, default=RunStatus.RUNNING, help_text="Execution status."
+    )
+    start_time = models.DateTimeField("start time", help_text="When the run was started.")
+    execution_time = models.DateTimeField(
+        "execution time", help_text="When the first workflow task became due (start time + start delay)."
+    )
+    close_time = models.DateTimeField("close time", null=True, blank=True, help_text="When the run closed.")
+    start_ts = models.FloatField("start (epoch)", help_text="Start time as epoch seconds (engine use).")
+    execution_ts = models.FloatField("execution (epoch)", help_text="Execution time as epoch seconds.")
+    close_ts = models.FloatField("close (epoch)", null=True, blank=True, help_text="Close time as epoch seconds.")
+    next_event_id = models.PositiveIntegerField(
+        "next event id", default=1, help_text="History length + 1; the run's version."
+    )
+    first_run_id = models.CharField("first run id", max_length=36, help_text="Run id of the first run of the chain.")
+    continued_from_run_id = models.CharField(
+        "continued from", max_length=36, blank=True, default="", help_text="Run this one continued as new from."
+    )
+    parent_workflow_id = models.CharField(
+        "parent workflow id", max_length=255, null=True, blank=True, help_text="Parent of a child workflow."
+    )
+    parent_run_id = models.CharField(
+        "parent run id", max_length=36, null=True, blank=True, help_text="Parent run of a child workflow."
+    )
+    memo = models.JSONField("memo", default=dict, blank=True, help_text="Non-indexed payloads attached to the run.")
+    search_attributes = models.JSONField(
+        "search attributes", default=dict, blank=True, help_text="Indexed attributes for list filters."
+    )
+    retry_policy = models.JSONField(
+        "retry policy", null=True, blank=True, help_text="Workflow retry policy (RetryPolicy JSON)."
+    )
+    cron_schedule = models.CharField("cron schedule", max_length=255, blank=True, default="")
+    request_id = models.CharField(
+        "request id", max_length=64, blank=True, default="", help_text="Start request id (idempotent retries)."
+    )
+    identity = models.CharField("identity", max_length=255, blank=True, default="", help_text="Who started the run.")
+    execution_timeout = models.FloatField("execution timeout", null=True, blank=True, help_text="Seconds.")
+    run_timeout = models.FloatField("run timeout", null=True, blank=True, help_text="Seconds.")
+    task_timeout = models.FloatField("workflow task timeout", default=10.0, help_text="Seconds.")
+    execution_deadline = models.FloatField(
+        "execution deadline", null=True, blank=True,
+        help_text="Epoch seconds when the whole chain (across continue-as-new) times out.",
+    )
+    run_deadline = models.FloatField(
+        "run deadline", null=True, blank=True,
+        help_text="Epoch seconds when this run times out: min(run timeout, execution deadline).",
+    )
+    cancel_requested = models.BooleanField("cancel requested", default=False)
+
+    # The workflow task lives on the run row: at most one scheduled or started per run.
+    wft_state = models.PositiveSmallIntegerField(
+        "workflow task state", choices=WorkflowTaskState.choices, default=WorkflowTaskState.NONE
+    )
+    wft_visible_at = models.FloatField(
+        "workflow task visible at", null=True, blank=True, help_text="Epoch seconds when a scheduled task is due."
+    )
+    wft_scheduled_event_id = models.PositiveIntegerField("workflow task scheduled event", null=True, blank=True)
+    wft_started_event_id = models.PositiveIntegerField(
+        "workflow task started event", null=True, blank=True, help_text="Fences the task's completion."
+    )
+    wft_attempt = models.PositiveIntegerField("workflow task attempt", default=1)
+    wft_lease_until = models.FloatField(
+        "workflow task lease until", null=True, blank=True, help_text="A started task times out at this epoch time."
+    )
+    wft_dirty = models.BooleanField(
+        "new events during task", default=False, help_text="Events arrived while the task was started."
+    )
+    sticky_identity = models.CharField(
+        "sticky worker", max_length=255, blank=True, default="", help_text="Worker caching this run."
+    )
+    sticky_until = models.FloatField(
+        "sticky until", null=True, blank=True, help_text="Other workers may take the next task after this time."
+    )
+
+    class Meta:
+        db_table = "temporalflow_run"
+        verbose_name = "workflow run"
+        verbose_name_plural = "workflow runs"
+        permissions = [
+            ("signal_workflow", "Can signal workflow runs"),
+            ("cancel_workflow", "Can cancel workflow runs"),
+            ("terminate_workflow", "Can terminate workflow runs"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "workflow_id"],
+                condition=Q(status=RunStatus.RUNNING),
+                name="tf_run_one_running_per_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["namespace", "workflow_id"], name="tf_run_wid"),
+            models.Index(
+                fields=["namespace", "task_queue", "wft_visible_at"],
+                condition=Q(wft_state=WorkflowTaskState.SCHEDULED),
+                name="tf_run_wft_claim",
+            ),
+            models.Index(
+                fields=["wft_visible_at"],
+                condition=Q(wft_state=WorkflowTaskState.SCHEDULED),
+                name="tf_run_wft_visible",
+            ),
+            models.Index(
+                fields=["wft_lease_until"],
+                condition=Q(wft_state=WorkflowTaskState.STARTED),
+                name="tf_run_wft_lease",
+            ),
+            models.Index(
+                fields=["run_deadline"],
+                condition=Q(status=RunStatus.RUNNING, run_deadline__isnull=False),
+                name="tf_run_deadline",
+            ),
+            models.Index(fields=["namespace", "status", "start_time"], name="tf_run_status"),
+            models.Index(fields=["namespace", "workflow_type", "start_time"], name="tf_run_type"),
+            models.Index(fields=["start_time"], name="tf_run_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} / {self.run_id}"
+
+
+class HistoryEvent(models.Model):
+    """One event of a run's history; ``attributes`` is compact JSON text (cheap to write and read)."""
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="events", verbose_name="run")
+    event_id = models.PositiveIntegerField("event id", help_text="Position in the history, from 1.")
+    event_type = models.CharField("event type", max_length=64, help_text="Temporal event type name.")
+    event_time = models.FloatField("event time", help_text="Epoch seconds when the event was written.")
+    attributes = models.TextField("attributes", help_text="Event attributes as compact JSON (Temporal field names).")
+
+    class Meta:
+        db_table = "temporalflow_event"
+        verbose_name = "history event"
+        verbose_name_plural = "history events"
+        ordering = ["run", "event_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "event_id"], name="tf_event_run_id")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type}"
+
+
+class ActivityTask(models.Model):
+    """A pending activity (one row per ActivityTaskScheduled without an outcome yet).
+
+    ``timeout_at`` is the earliest deadline that applies in the row's state
+    (schedule-to-start or schedule-to-close while scheduled; the lease or
+    schedule-to-close while started), so one index serves the timeout sweep.
+    """
+
+    namespace = _ns_field()
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run")
+    scheduled_event_id = models.PositiveIntegerField("scheduled event id")
+    activity_id = models.CharField("activity id", max_length=255)
+    activity_type = models.CharField("activity type", max_length=255)
+    task_queue = models.CharField("task queue", max_length=255)
+    input = models.JSONField("input", null=True, blank=True, help_text="Payloads JSON.")
+    header = models.JSONField("header", default=dict, blank=True)
+    attempt = models.PositiveIntegerField("attempt", default=1)
+    state = models.PositiveSmallIntegerField(
+        "state", choices=ActivityTaskState.choices, default=ActivityTaskState.SCHEDULED
+    )
+    visible_at = models.FloatField("visible at", help_text="Epoch seconds when the attempt may be claimed.")
+    lease_token = models.CharField("lease token", max_length=32, blank=True, default="")
+    started_at = models.FloatField("started at", null=True, blank=True)
+    lease_until = models.FloatField(
+        "lease until", null=True, blank=True, help_text="min(start-to-close, heartbeat) deadline of the attempt."
+    )
+    timeout_at = models.FloatField(
+        "next deadline", null=True, blank=True, help_text="Earliest deadline in the current state (timeout sweep)."
+    )
+    schedule_to_close_deadline = models.FloatField("schedule-to-close deadline", null=True, blank=True)
+    schedule_to_start_deadline = models.FloatField("schedule-to-start deadline", null=True, blank=True)
+    schedule_to_close_timeout = models.FloatField("schedule-to-close timeout", null=True, blank=True)
+    schedule_to_start_timeout = models.FloatField("schedule-to-start timeout", null=True, blank=True)
+    start_to_close_timeout = models.FloatField("start-to-close timeout", null=True, blank=True)
+    heartbeat_timeout = models.FloatField("heartbeat timeout", null=True, blank=True)
+    retry_policy = models.JSONField("retry policy", null=True, blank=True)
+    heartbeat_details = models.JSONField("heartbeat details", null=True, blank=True)
+    last_failure = models.JSONField("last failure", null=True, blank=True)
+    cancel_requested = models.BooleanField("cancel requested", default=False)
+    scheduled_time = models.FloatField("scheduled time")
+    current_attempt_scheduled_time = models.FloatField("current attempt scheduled time")
+    identity = models.CharField("worker identity", max_length=255, blank=True, default="")
+
+    class Meta:
+        db_table = "temporalflow_activity"
+        verbose_name = "activity task"
+        verbose_name_plural = "activity tasks"
+        constraints = [
+            models.UniqueConstraint(fields=["run", "scheduled_event_id"], name="tf_activity_run_sched"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["namespace", "task_queue", "visible_at"],
+                condition=Q(state=ActivityTaskState.SCHEDULED),
+                name="tf_activity_claim",
+            ),
+            models.Index(
+                fields=["visible_at"], condition=Q(state=ActivityTaskState.SCHEDULED), name="tf_activity_visible"
+            ),
+            models.Index(fields=["timeout_at"], condition=Q(timeout_at__isnull=False), name="tf_activity_timeout"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_type} ({self.activity_id})"
+
+
+class Timer(models.Model):
+    """A started durable timer, deleted when it fires or is cancelled."""
+
+    namespace = _ns_field()
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="timers", verbose_name="run")
+    seq = models.PositiveIntegerField("sequence number")
+    timer_id = models.CharField("timer id", max_length=255)
+    started_event_id = models.PositiveIntegerField("started event id")
+    fire_at = models.FloatField("fire at", help_text="Epoch seconds when the timer fires.")
+
+    class Meta:
+        db_table = "temporalflow_timer"
+        verbose_name = "timer"
+        verbose_name_plural = "timers"
+        constraints = [models.UniqueConstraint(fields=["run", "timer_id"], name="tf_timer_run_tid")]
+        indexes = [models.Index(fields=["fire_at"], name="tf_timer_fire_at")]
+
+    def __str__(self) -> str:
+        return f"timer {self.timer_id}"
+
+
+class WorkflowQuery(models.Model):
+    """A query waiting for (or answered by) a worker of the run's task queue."""
+
+    id = models.CharField("query id", max_length=36, primary_key=True)
+    namespace = _ns_field()
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="queries", verbose_name="run")
+    task_queue = models.CharField("task queue", max_length=255)
+    query_type = models.CharField("query type", max_length=255)
+    args = models.JSONField("arguments", null=True, blank=True)
+    state = models.CharField("state", max_length=16, choices=QueryState.choices, default=QueryState.PENDING)
+    answer = models.JSONField("answer", null=True, blank=True, help_text='{"result": ...} or {"failure": ...}.')
+    created_at = models.FloatField("created at")
+    claimed_at = models.FloatField(
+        "claimed at", null=True, blank=True, help_text="A claim older than a short lease may be re-claimed."
+    )
+
+    class Meta:
+        db_table = "temporalflow_query"
+        verbose_name = "workflow query"
+        verbose_name_plural = "workflow queries"
+        indexes = [
+            models.Index(
+                fields=["namespace", "task_queue", "created_at"],
+                condition=~Q(state=QueryState.ANSWERED),
+                name="tf_query_claim",
+            ),
+        ]
+
+
+class WorkflowUpdate(models.Model):
+    """An update request and its outcome."""
+
+    namespace = _ns_field()
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="updates", verbose_name="run")
+    update_id = models.CharField("update id", max_length=255)
+    name = models.CharField("update name", max_length=255)
+    args = models.JSONField("arguments", null=True, blank=True)
+    identity = models.CharField("identity", max_length=255, blank=True, default="")
+    stage = models.CharField("stage", max_length=16, choices=UpdateStage.choices, default=UpdateStage.ADMITTED)
+    outcome = models.JSONField("outcome", null=True, blank=True, help_text='{"success": ...} or {"failure": ...}.')
+    admitted_event_id = models.PositiveIntegerField(
+        "admitted at event", help_text="The run's next event id when admitted (orders it against tasks)."
+    )
+    accepted_event_id = models.PositiveIntegerField("accepted event id", null=True, blank=True)
+    created_at = models.FloatField("created at")
+
+    class Meta:
+        db_table = "temporalflow_update"
+        verbose_name = "workflow update"
+        verbose_name_plural = "workflow updates"
+        constraints = [models.UniqueConstraint(fields=["run", "update_id"], name="tf_update_run_uid")]
+        indexes = [models.Index(fields=["run", "stage"], name="tf_update_stage")]
+
+
+class TaskQueuePoller(models.Model):
+    """A worker recently seen polling a task queue."""
+
+    namespace = _ns_field()
+    task_queue = models.CharField("task queue", max_length=255)
+    identity = models.CharField("identity", max_length=255)
+    kind = models.CharField("kind", max_length=16, choices=PollerKind.choices, default=PollerKind.WORKFLOW)
+    last_seen = models.FloatField("last seen", help_text="Epoch seconds of the latest poll.")
+
+    class Meta:
+        db_table = "temporalflow_poller"
+        verbose_name = "task queue poller"
+        verbose_name_plural = "task queue pollers"
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "task_queue", "identity", "kind"], name="tf_poller_unique"),
+        ]

@@ -1,0 +1,102 @@
+"""What differs between PostgreSQL and SQLite, in one small class per database.
+
+The store writes portable SQL (``UPDATE ... RETURNING``, partial indexes,
+``INSERT ... ON CONFLICT``) and asks its dialect for the few pieces that differ:
+
+- the clock: PostgreSQL's clock on PostgreSQL, so several worker machines
+  compare due times against one clock; Python's on SQLite (one machine anyway);
+- claiming rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+  claimers never wait for nor take the same rows; on SQLite an IMMEDIATE
+  transaction already serializes writers, so a plain ``UPDATE ... WHERE id IN
+  (SELECT ...)`` is enough;
+- locking a run row before reading it for a read-modify-write;
+- wake-ups across processes: ``pg_notify`` inside the writing transaction on
+  PostgreSQL; nothing on SQLite (subscribers poll).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+NOTIFY_CHANNEL = "temporalflow"
+"""The one PostgreSQL channel; the payload is the logical channel name."""
+
+
+class Dialect:
+    """Base dialect (SQLite semantics)."""
+
+    vendor = "sqlite"
+    supports_listen = False
+
+    def now_sql(self) -> str:
+        """An SQL expression for "now" as float epoch seconds.
+
+        On SQLite this is Python's clock rendered as a literal (a float we made,
+        so no injection risk), which keeps the SQL identical on both databases.
+        """
+        return repr(time.time())
+
+    def claim(self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str) -> str:
+        """``UPDATE table SET update_set WHERE id IN (<up to limit rows matching where>) RETURNING returning``."""
+        return (
+            f"UPDATE {table} SET {update_set} WHERE id IN "
+            f"(SELECT id FROM {table} WHERE {where} ORDER BY {order_by} LIMIT {int(limit)}) "
+            f"RETURNING {returning}"
+        )
+
+    def lock_suffix(self) -> str:
+        """Appended to a SELECT that reads rows the transaction will update."""
+        return ""
+
+    def skip_locked_suffix(self) -> str:
+        """Appended to a SELECT that claims rows other claimers may be claiming."""
+        return ""
+
+    def send_notify(self, cursor: Any, channels: list[str]) -> None:
+        """Queue cross-process wake-ups, delivered when the transaction commits."""
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL: database clock, SKIP LOCKED claims, row locks, pg_notify."""
+
+    vendor = "postgresql"
+    supports_listen = True
+
+    def now_sql(self) -> str:
+        # statement_timestamp() is fixed for the whole statement, so every row a
+        # statement touches (and its RETURNING) sees the same "now".
+        return "extract(epoch from statement_timestamp())::float8"
+
+    def claim(self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str) -> str:
+        # MATERIALIZED keeps the locking subquery from being inlined (and re-run).
+        return (
+            f"WITH c AS MATERIALIZED (SELECT id FROM {table} WHERE {where} ORDER BY {order_by} "
+            f"LIMIT {int(limit)} FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {table} SET {update_set} WHERE id IN (SELECT id FROM c) RETURNING {returning}"
+        )
+
+    def lock_suffix(self) -> str:
+        return " FOR UPDATE"
+
+    def skip_locked_suffix(self) -> str:
+        return " FOR UPDATE SKIP LOCKED"
+
+    def send_notify(self, cursor: Any, channels: list[str]) -> None:
+        if not channels:
+            return
+        # One statement for all channels of this write; PostgreSQL itself drops
+        # duplicate (channel, payload) pairs within a transaction.
+        cursor.execute(
+            "SELECT pg_notify(%s, c) FROM unnest(%s::text[]) AS c",
+            [NOTIFY_CHANNEL, list(channels)],
+        )
+
+
+def dialect_for(vendor: str) -> Dialect:
+    """The dialect of a Django connection vendor."""
+    if vendor == "postgresql":
+        return PostgresDialect()
+    if vendor == "sqlite":
+        return Dialect()
+    raise NotImplementedError(f"temporalflow supports PostgreSQL and SQLite, not {vendor!r}")

@@ -1,0 +1,280 @@
+"""Wake-ups: tell idle workers and waiting clients that something changed.
+
+Three pieces:
+
+- ``Hub``: the in-process registry of subscriptions. Store writes run in
+  worker threads while waiters are asyncio tasks on some loop, so the hub is
+  thread-safe and delivers with ``loop.call_soon_threadsafe``. Writes publish to
+  it from ``transaction.on_commit`` (waiters only ever see committed work).
+- On PostgreSQL the writing transaction also runs ``pg_notify('temporalflow',
+  channel)`` (delivered by PostgreSQL at commit), and one LISTEN task per process
+  and database alias (psycopg ``AsyncConnection``) feeds received channel names
+  into the hub. It reconnects with backoff after a drop and then wakes every
+  subscriber once, since notifications may have been missed meanwhile.
+- Without LISTEN (SQLite), ``Subscription.wait()`` returns True after
+  ``POLL_INTERVAL`` at most, so writes by other processes are seen by polling.
+
+Notifications are hints: a woken waiter re-checks the store, and a spurious
+wake-up is always allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, transaction
+
+from temporalflow.conf import settings
+from temporalflow.store._dialects import NOTIFY_CHANNEL, Dialect
+
+__all__ = ["Hub", "LocalSubscription", "hub", "publish", "subscribe", "close"]
+
+logger = logging.getLogger("temporalflow.store.notify")
+
+
+class LocalSubscription:
+    """A subscription to one channel; ``wait()`` may be awaited from any event loop."""
+
+    def __init__(self, hub: Hub, channel: str, alias: str | None, poll_interval: float | None) -> None:
+        self.channel = channel
+        self._hub = hub
+        self._alias = alias
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._closed = False
+
+    def _wake(self) -> None:
+        # Called from any thread. The flag survives until the next wait(), so a
+        # notification that arrives before anyone waits is not lost.
+        with self._lock:
+            self._pending = True
+            loop, event = self._loop, self._event
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop is closed; the next wait() rebinds
+                pass
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until notified (True) or ``timeout`` passed (False); may return True spuriously."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is not loop:
+                self._loop, self._event = loop, asyncio.Event()
+            event = self._event
+            assert event is not None
+            if self._pending:
+                self._pending = False
+                event.clear()
+                return True
+            event.clear()
+        listening = False
+        if self._alias is not None:
+            listening = self._hub.ensure_listener(self._alias)
+        poll = None if listening else self._poll_interval
+        limit = timeout
+        polled = False
+        if poll is not None and (limit is None or poll < limit):
+            limit, polled = poll, True
+        try:
+            if limit is None:
+                await event.wait()
+            else:
+                await asyncio.wait_for(event.wait(), max(limit, 0.0))
+        except TimeoutError:
+            with self._lock:
+                if self._pending:
+                    self._pending = False
+                    return True
+            return polled  # the polling fallback says "look again"
+        with self._lock:
+            self._pending = False
+            event.clear()
+        return True
+
+    def close(self) -> None:
+        """Stop receiving notifications."""
+        if not self._closed:
+            self._closed = True
+            self._hub._remove(self)
+
+
+class Hub:
+    """Process-wide registry of subscriptions, plus the LISTEN tasks feeding it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[LocalSubscription]] = {}
+        self._listeners: dict[str, _Listener] = {}
+
+    def subscribe(self, channel: str, alias: str | None = None, poll_interval: float | None = None) -> LocalSubscription:
+        """Subscribe to ``channel``. With ``alias`` on PostgreSQL, cross-process
+        notifications arrive via LISTEN; otherwise ``poll_interval`` bounds each wait."""
+        sub = LocalSubscription(self, channel, alias, poll_interval)
+        with self._lock:
+            self._subs.setdefault(channel, set()).add(sub)
+        return sub
+
+    def _remove(self, sub: LocalSubscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.channel)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.channel]
+
+    def publish(self, channels: Iterable[str]) -> None:
+        """Wake every subscriber of ``channels`` (thread-safe)."""
+        with self._lock:
+            targets = [s for c in set(channels) for s in self._subs.get(c, ())]
+        for sub in targets:
+            sub._wake()
+
+    def wake_all(self) -> None:
+        """Wake every subscriber (after a LISTEN reconnect, notifications may be lost)."""
+        with self._lock:
+            targets = [s for subs in self._subs.values() for s in subs]
+        for sub in targets:
+            sub._wake()
+
+    def ensure_listener(self, alias: str) -> bool:
+        """Start (once per alias and event loop) the LISTEN task; True if it is listening now."""
+        if connections[alias].vendor != "postgresql":
+            return False
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            listener = self._listeners.get(alias)
+            if listener is None or not listener.alive_on(loop):
+                listener = _Listener(self, alias, loop)
+                self._listeners[alias] = listener
+                listener.start()
+        # Until LISTEN is in place (or while it reconnects) subscribers poll.
+        return listener.ready.is_set()
+
+    def listener_ready(self, alias: str) -> asyncio.Event | None:
+        """An event set once the alias's LISTEN connection is established (tests, diagnostics)."""
+        with self._lock:
+            listener = self._listeners.get(alias)
+        return listener.ready if listener is not None else None
+
+    async def aclose(self) -> None:
+        """Stop every LISTEN task started on the running loop."""
+        with self._lock:
+            listeners = list(self._listeners.values())
+            self._listeners.clear()
+        for listener in listeners:
+            await listener.aclose()
+
+    def close(self) -> None:
+        """Stop every LISTEN task (from any thread; best effort)."""
+        with self._lock:
+            listeners = list(self._listeners.values())
+            self._listeners.clear()
+        for listener in listeners:
+            listener.cancel()
+
+
+class _Listener:
+    """One LISTEN connection for one database alias, on one event loop."""
+
+    def __init__(self, hub: Hub, alias: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.hub = hub
+        self.alias = alias
+        self.loop = loop
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self._conn: Any = None
+
+    def alive_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return self.loop is loop and not loop.is_closed() and self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        self.task = self.loop.create_task(self._run(), name=f"temporalflow-listen-{self.alias}")
+
+    def _conninfo(self) -> dict[str, Any]:
+        # Django's own connection parameters for the alias (they already point at
+        # the test database under pytest-django), minus Django-only keys.
+        params = connections[self.alias].get_connection_params()
+        keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert",
+                "sslkey", "options", "application_name", "connect_timeout", "passfile", "service"}
+        return {k: v for k, v in params.items() if k in keep and v not in (None, "")}
+
+    async def _run(self) -> None:
+        import psycopg
+
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(autocommit=True, **self._conninfo())
+                self._conn = conn
+                async with conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    backoff = 0.1
+                    self.ready.set()
+                    # Anything published before LISTEN was in place is lost to us.
+                    self.hub.wake_all()
+                    async for note in conn.notifies():
+                        self.hub.publish((note.payload,))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost or refused: retry with backoff
+                logger.warning("LISTEN connection for %r lost (%s); reconnecting in %.1fs", self.alias, exc, backoff)
+            self.ready.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def cancel(self) -> None:
+        task = self.task
+        if task is not None and not task.done():
+            try:
+                self.loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass
+
+    async def aclose(self) -> None:
+        task = self.task
+        if task is None or task.done():
+            return
+        if asyncio.get_running_loop() is not self.loop:
+            self.cancel()
+            return
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+hub = Hub()
+"""The process-wide hub."""
+
+
+def publish(alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str]) -> None:
+    """Announce ``channels`` for the current transaction on ``alias``.
+
+    Sends the cross-process notification inside the transaction (PostgreSQL
+    delivers it at commit) and wakes same-process subscribers on commit.
+    """
+    unique = sorted(set(channels))
+    if not unique:
+        return
+    dialect.send_notify(cursor, unique)
+    transaction.on_commit(lambda: hub.publish(unique), using=alias)
+
+
+def subscribe(channel: str, alias: str | None = None) -> LocalSubscription:
+    """Subscribe to a logical channel on ``alias`` (defaults to ``DATABASE_ALIAS``)."""
+    alias = alias or settings.DATABASE_ALIAS
+    return hub.subscribe(channel, alias=alias, poll_interval=settings.POLL_INTERVAL)
+
+
+def close() -> None:
+    """Stop this process's LISTEN tasks (they restart lazily on the next wait)."""
+    hub.close()

@@ -1,0 +1,124 @@
+"""Authoring API for workflows, with ``temporalio.workflow``'s names and semantics.
+
+Code written for Temporal's Python SDK runs here when its imports say
+``temporalflow`` instead of ``temporalio``::
+
+    from temporalflow import workflow
+
+    @workflow.defn
+    class Greeting:
+        @workflow.run
+        async def run(self, name: str) -> str:
+            return await workflow.execute_activity(
+                compose, name, start_to_close_timeout=timedelta(seconds=10))
+"""
+
+import asyncio
+
+from temporalflow.core.errors import ContinueAsNewError, NondeterminismError, ReadOnlyContextError
+from temporalflow.core.info import ParentInfo
+from temporalflow.core.info import WorkflowInfo as Info
+from temporalflow.workflow._api import (
+    ActivityCancellationType,
+    ParentClosePolicy,
+    all_handlers_finished,
+    continue_as_new,
+    deprecate_patch,
+    execute_activity,
+    execute_activity_method,
+    get_dynamic_query_handler,
+    get_dynamic_signal_handler,
+    get_dynamic_update_handler,
+    get_query_handler,
+    get_signal_handler,
+    get_update_handler,
+    in_workflow,
+    info,
+    logger,
+    memo,
+    memo_value,
+    now,
+    patched,
+    payload_converter,
+    random,
+    set_dynamic_query_handler,
+    set_dynamic_signal_handler,
+    set_dynamic_update_handler,
+    set_query_handler,
+    set_signal_handler,
+    set_update_handler,
+    sleep,
+    start_activity,
+    start_activity_class,
+    start_activity_method,
+    time,
+    time_ns,
+    unsafe,
+    uuid4,
+    wait_condition,
+)
+from temporalflow.workflow._decorators import (
+    HandlerUnfinishedPolicy,
+    defn,
+    init,
+    query,
+    run,
+    signal,
+    update,
+)
+
+ActivityHandle = asyncio.Task
+"""The type ``start_activity`` returns (an ``asyncio.Task``), as in temporalio."""
+
+__all__ = [
+    "ActivityCancellationType",
+    "ActivityHandle",
+    "ContinueAsNewError",
+    "HandlerUnfinishedPolicy",
+    "Info",
+    "NondeterminismError",
+    "ParentClosePolicy",
+    "ParentInfo",
+    "ReadOnlyContextError",
+    "all_handlers_finished",
+    "continue_as_new",
+    "defn",
+    "deprecate_patch",
+    "execute_activity",
+    "execute_activity_method",
+    "get_dynamic_query_handler",
+    "get_dynamic_signal_handler",
+    "get_dynamic_update_handler",
+    "get_query_handler",
+    "get_signal_handler",
+    "get_update_handler",
+    "in_workflow",
+    "info",
+    "init",
+    "logger",
+    "memo",
+    "memo_value",
+    "now",
+    "patched",
+    "payload_converter",
+    "query",
+    "random",
+    "run",
+    "set_dynamic_query_handler",
+    "set_dynamic_signal_handler",
+    "set_dynamic_update_handler",
+    "set_query_handler",
+    "set_signal_handler",
+    "set_update_handler",
+    "signal",
+    "sleep",
+    "start_activity",
+    "start_activity_class",
+    "start_activity_method",
+    "time",
+    "time_ns",
+    "unsafe",
+    "update",
+    "uuid4",
+    "wait_condition",
+]
