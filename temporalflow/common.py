@@ -76,9 +76,7 @@ class RetryPolicy:
                 f"maximum_interval must be a timedelta or None, got {type(self.maximum_interval).__name__}"
             )
         if isinstance(self.maximum_attempts, bool) or not isinstance(self.maximum_attempts, int):
-            raise ValueError(
-                f"maximum_attempts must be an int, got {type(self.maximum_attempts).__name__}"
-            )
+            raise ValueError(f"maximum_attempts must be an int, got {type(self.maximum_attempts).__name__}")
         if self.maximum_attempts == 1:
             # Retries disabled: the other settings are never used (as temporalio).
             return
@@ -151,7 +149,7 @@ class RetryPolicy:
                 backoff_coefficient=2.0 if coefficient is None else float(coefficient),
                 maximum_interval=None if maximum is None else timedelta(seconds=float(maximum)),
                 maximum_attempts=0 if attempts is None else int(attempts),
-                non_retryable_error_types=None if not types else list(types),
+                non_retryable_error_types=types or None,
             )
         except (TypeError, OverflowError) as err:
             raise ValueError(f"invalid RetryPolicy JSON {dict(d)!r}: {err}") from None
@@ -212,4 +210,3 @@ class RawValue:
     """
 
     payload: Payload
-

@@ -127,7 +127,7 @@ class ApplicationError(FailureError):
         self,
         message: str,
         *details: Any,
-        type: str | None = None,  # noqa: A002 - temporalio's keyword name
+        type: str | None = None,
         non_retryable: bool = False,
         next_retry_delay: timedelta | None = None,
         category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
@@ -217,7 +217,7 @@ class TimeoutType(IntEnum):
     HEARTBEAT = 4
 
 
-class TimeoutError(FailureError):  # noqa: A001 - temporalio's name
+class TimeoutError(FailureError):
     """Error raised on workflow/activity timeout.
 
     Args:
@@ -230,7 +230,7 @@ class TimeoutError(FailureError):  # noqa: A001 - temporalio's name
         self,
         message: str,
         *,
-        type: TimeoutType | None,  # noqa: A002 - temporalio's keyword name
+        type: TimeoutType | None,
         last_heartbeat_details: Sequence[Any],
     ) -> None:
         """Initialize a timeout error."""
@@ -432,10 +432,7 @@ def is_cancelled_exception(exception: BaseException) -> bool:
     Returns:
         Whether the exception is a cancellation.
     """
-    return (
-        isinstance(exception, (asyncio.CancelledError, CancelledError))
-        or (
-            isinstance(exception, (ActivityError, ChildWorkflowError))
-            and isinstance(exception.cause, CancelledError)
-        )
+    return isinstance(exception, (asyncio.CancelledError, CancelledError)) or (
+        isinstance(exception, (ActivityError, ChildWorkflowError))
+        and isinstance(exception.cause, CancelledError)
     )

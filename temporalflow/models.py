@@ -253,6 +253,10 @@ class ActivityTask(models.Model):
 
     namespace = _ns_field()
     run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run")
+    # Copied from the run so a claim's RETURNING has everything a lease needs (no join).
+    workflow_id = models.CharField("workflow id", max_length=255)
+    workflow_run_id = models.CharField("workflow run id", max_length=36)
+    workflow_type = models.CharField("workflow type", max_length=255)
     scheduled_event_id = models.PositiveIntegerField("scheduled event id")
     activity_id = models.CharField("activity id", max_length=255)
     activity_type = models.CharField("activity type", max_length=255)

@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import Enum, IntEnum, StrEnum
 from typing import Annotated, Any, Literal, NewType, Optional, TypedDict, Union
@@ -62,7 +62,7 @@ class Customer:
     name: str
     addresses: list[Address]
     tags: set[str] = field(default_factory=set)
-    nickname: Optional[str] = None
+    nickname: str | None = None
     color: Color = Color.RED
     joined: datetime | None = None
     scores: dict[str, float] = field(default_factory=dict)
@@ -99,7 +99,7 @@ def test_none_is_binary_null() -> None:
     assert payload.metadata["encoding"] == b"binary/null"
     assert payload.data == b""
     assert roundtrip(None) is None
-    assert roundtrip(None, Optional[int]) is None
+    assert roundtrip(None, Optional[int]) is None  # noqa: UP007, UP045 - the typing forms are what is tested
 
 
 def test_bytes_is_binary_plain() -> None:
@@ -128,7 +128,7 @@ def test_json_is_compact_and_sorted() -> None:
         (False, bool),
         ([1, 2, 3], list[int]),
         ({"a": 1}, dict[str, int]),
-        ({"a": [1, None]}, dict[str, list[Optional[int]]]),
+        ({"a": [1, None]}, dict[str, list[int | None]]),
     ],
 )
 def test_primitive_round_trips(value: Any, hint: Any) -> None:
@@ -150,7 +150,7 @@ def test_nested_dataclasses() -> None:
         tags={"vip", "early"},
         nickname="ada",
         color=Color.BLUE,
-        joined=datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc),
+        joined=datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
         scores={"q1": 1.5},
     )
     assert roundtrip(customer, Customer) == customer
@@ -190,9 +190,7 @@ def test_naive_datetime_date_time() -> None:
 
 
 def test_datetime_accepts_z_suffix() -> None:
-    assert value_to_type(datetime, "2024-01-02T03:04:05Z") == datetime(
-        2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc
-    )
+    assert value_to_type(datetime, "2024-01-02T03:04:05Z") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_uuid_and_decimal() -> None:
@@ -220,13 +218,13 @@ def test_enums(value: Enum, hint: type[Enum], json_form: Any) -> None:
 
 
 def test_optional_and_union() -> None:
-    assert roundtrip(5, Optional[int]) == 5
+    assert roundtrip(5, Optional[int]) == 5  # noqa: UP007, UP045 - the typing forms are what is tested
     assert roundtrip(None, int | None) is None
-    assert roundtrip("x", Union[int, str]) == "x"
+    assert roundtrip("x", Union[int, str]) == "x"  # noqa: UP007, UP045 - the typing forms are what is tested
     assert roundtrip(1, float | int) == 1 and type(roundtrip(1, float | int)) is int
-    assert roundtrip(Address("s"), Union[int, Address]) == Address("s")
+    assert roundtrip(Address("s"), Union[int, Address]) == Address("s")  # noqa: UP007, UP045 - the typing forms are what is tested
     with pytest.raises(TypeError, match="matches none of"):
-        value_to_type(Union[int, Address], "nope")
+        value_to_type(Union[int, Address], "nope")  # noqa: UP007, UP045 - the typing forms are what is tested
 
 
 def test_tuples() -> None:
@@ -289,7 +287,7 @@ def test_pydantic_models() -> None:
     item = Item(
         sku="A1",
         price=Decimal("9.99"),
-        when=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        when=datetime(2024, 1, 1, tzinfo=UTC),
         ids=[uuid.uuid4()],
     )
     assert roundtrip(item, Item) == item
@@ -433,8 +431,7 @@ class Rot13Codec(PayloadCodec):
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [
-            Payload(metadata={"encoding": b"binary/reversed"}, data=payloads_json(p)[::-1])
-            for p in payloads
+            Payload(metadata={"encoding": b"binary/reversed"}, data=payloads_json(p)[::-1]) for p in payloads
         ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -491,11 +488,11 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
     if kind == "float":
         return rng.uniform(-1e12, 1e12)
     if kind == "str":
-        return "".join(rng.choice("ab\"\\ü✓\n\x00{}") for _ in range(rng.randint(0, 8)))
+        return "".join(rng.choice('ab"\\ü✓\n\x00{}') for _ in range(rng.randint(0, 8)))
     if kind == "list":
         return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     return {
-        "".join(rng.choice("kéy\"") for _ in range(rng.randint(0, 4))): _random_json(rng, depth + 1)
+        "".join(rng.choice('kéy"') for _ in range(rng.randint(0, 4))): _random_json(rng, depth + 1)
         for _ in range(rng.randint(0, 4))
     }
 
@@ -518,7 +515,7 @@ def test_property_dataclass_round_trip() -> None:
             nickname=rng.choice([None, "n"]),
             color=rng.choice(list(Color)),
             joined=rng.choice(
-                [None, datetime(2020, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randint(0, 10**9))]
+                [None, datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**9))]
             ),
             scores={str(i): rng.uniform(-5, 5) for i in range(rng.randint(0, 3))},
         )

@@ -50,7 +50,7 @@ def raised(exc: BaseException) -> BaseException:
     """Give the exception a traceback, as a real raise would."""
     try:
         raise exc
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         return err
 
 
@@ -303,11 +303,23 @@ def test_encoded_common_attributes() -> None:
         (None, "expected a Failure object, got NoneType"),
         ({"message": 5}, "'message' must be a string"),
         ({"message": "m", "application_failure_info": "x"}, "'application_failure_info' must be an object"),
-        ({"message": "m", "application_failure_info": {"non_retryable": "yes"}}, "'non_retryable' must be a boolean"),
+        (
+            {"message": "m", "application_failure_info": {"non_retryable": "yes"}},
+            "'non_retryable' must be a boolean",
+        ),
         ({"message": "m", "application_failure_info": {"details": [1]}}, "'details' must be"),
-        ({"message": "m", "application_failure_info": {"details": {"payloads": [{"data": "!!"}]}}}, "base64"),
-        ({"message": "m", "timeout_failure_info": {"timeout_type": "TIMEOUT_TYPE_NOPE"}}, "invalid TimeoutType"),
-        ({"message": "m", "activity_failure_info": {"scheduled_event_id": "x"}}, "'scheduled_event_id' must be an integer"),
+        (
+            {"message": "m", "application_failure_info": {"details": {"payloads": [{"data": "!!"}]}}},
+            "base64",
+        ),
+        (
+            {"message": "m", "timeout_failure_info": {"timeout_type": "TIMEOUT_TYPE_NOPE"}},
+            "invalid TimeoutType",
+        ),
+        (
+            {"message": "m", "activity_failure_info": {"scheduled_event_id": "x"}},
+            "'scheduled_event_id' must be an integer",
+        ),
         ({"message": "m", "activity_failure_info": {"retry_state": 99}}, "invalid RetryState"),
     ],
 )

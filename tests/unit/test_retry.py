@@ -180,3 +180,7 @@ def test_retry_policy_from_bad_json() -> None:
         RetryPolicy.from_json({"initial_interval": "soon"})
     with pytest.raises(ValueError, match="backoff_coefficient"):
         RetryPolicy.from_json({"backoff_coefficient": 0.5})
+    with pytest.raises(ValueError, match="not a single string"):
+        RetryPolicy.from_json({"non_retryable_error_types": "ValueError"})
+    with pytest.raises(ValueError, match="invalid RetryPolicy JSON"):
+        RetryPolicy.from_json({"non_retryable_error_types": 5})

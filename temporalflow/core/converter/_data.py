@@ -64,9 +64,7 @@ class DataConverter:
             payloads = await self.payload_codec.encode(payloads)
         return payloads
 
-    async def decode(
-        self, payloads: Sequence[Payload], type_hints: list[Any] | None = None
-    ) -> list[Any]:
+    async def decode(self, payloads: Sequence[Payload], type_hints: list[Any] | None = None) -> list[Any]:
         """Decode payloads into values (codec, then converter).
 
         Args:

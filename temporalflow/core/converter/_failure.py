@@ -102,7 +102,7 @@ def enum_from_json(enum_cls: type[_E], value: Any) -> _E | None:
             raise ValueError(f"invalid {enum_cls.__name__} value {value!r}") from None
     if isinstance(value, str):
         prefix = _ENUM_PREFIX[enum_cls]
-        name = value[len(prefix):] if value.startswith(prefix) else value
+        name = value[len(prefix) :] if value.startswith(prefix) else value
         if name == "UNSPECIFIED":
             return None
         try:
@@ -119,9 +119,7 @@ class FailureConverter(ABC):
     """The default failure converter (a :py:class:`DefaultFailureConverter`)."""
 
     @abstractmethod
-    def to_failure(
-        self, exception: BaseException, payload_converter: PayloadConverter
-    ) -> dict[str, Any]:
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter) -> dict[str, Any]:
         """Convert an exception (and its ``__cause__`` chain) to a Failure dict.
 
         Args:
@@ -133,9 +131,7 @@ class FailureConverter(ABC):
         """
 
     @abstractmethod
-    def from_failure(
-        self, failure: dict[str, Any], payload_converter: PayloadConverter
-    ) -> BaseException:
+    def from_failure(self, failure: dict[str, Any], payload_converter: PayloadConverter) -> BaseException:
         """Convert a Failure dict (and its ``cause`` chain) to an exception.
 
         Args:
@@ -170,9 +166,7 @@ class DefaultFailureConverter(FailureConverter):
 
     # -- exception → Failure ---------------------------------------------
 
-    def to_failure(
-        self, exception: BaseException, payload_converter: PayloadConverter
-    ) -> dict[str, Any]:
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter) -> dict[str, Any]:
         """Convert an exception (and its ``__cause__`` chain) to a Failure dict."""
         return self._to_failure(exception, payload_converter, 0)
 
@@ -261,15 +255,11 @@ class DefaultFailureConverter(FailureConverter):
 
     # -- Failure → exception ---------------------------------------------
 
-    def from_failure(
-        self, failure: dict[str, Any], payload_converter: PayloadConverter
-    ) -> BaseException:
+    def from_failure(self, failure: dict[str, Any], payload_converter: PayloadConverter) -> BaseException:
         """Convert a Failure dict (and its ``cause`` chain) to an exception; never raises."""
         return self._from_failure(failure, payload_converter, 0)
 
-    def _from_failure(
-        self, failure: Any, payload_converter: PayloadConverter, depth: int
-    ) -> BaseException:
+    def _from_failure(self, failure: Any, payload_converter: PayloadConverter, depth: int) -> BaseException:
         if not isinstance(failure, dict):
             return ApplicationError(
                 f"Malformed failure: expected a Failure object, got {type(failure).__name__}"
@@ -281,7 +271,7 @@ class DefaultFailureConverter(FailureConverter):
             error = ApplicationError(
                 f"Malformed failure ({err}); original message: {failure.get('message')!r}"
             )
-        error._failure = failure  # noqa: SLF001 - as temporalio sets FailureError._failure
+        error._failure = failure  # as temporalio sets FailureError._failure
         cause = failure.get("cause")
         if cause is not None and depth < _MAX_CAUSE_DEPTH:
             error.__cause__ = self._from_failure(cause, payload_converter, depth + 1)
@@ -307,9 +297,7 @@ class DefaultFailureConverter(FailureConverter):
             failure["stack_trace"] = attributes["stack_trace"]
         return failure
 
-    def _decode_one(
-        self, failure: dict[str, Any], payload_converter: PayloadConverter
-    ) -> FailureError:
+    def _decode_one(self, failure: dict[str, Any], payload_converter: PayloadConverter) -> FailureError:
         message = failure.get("message") or ""
         if not isinstance(message, str):
             raise ValueError(f"'message' must be a string, got {type(message).__name__}")

@@ -217,9 +217,7 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
         try:
             data = json.dumps(value, cls=self._encoder, separators=(",", ":"), sort_keys=True)
         except (TypeError, ValueError) as err:
-            raise TypeError(
-                f"value of type {type(value).__name__} cannot be encoded as JSON: {err}"
-            ) from err
+            raise TypeError(f"value of type {type(value).__name__} cannot be encoded as JSON: {err}") from err
         return Payload(metadata={"encoding": self._encoding.encode()}, data=data.encode())
 
     def from_payload(self, payload: Payload, type_hint: Any | None = None) -> Any:
@@ -256,9 +254,7 @@ class PayloadConverter(ABC):
         """
 
     @abstractmethod
-    def from_payloads(
-        self, payloads: Sequence[Payload], type_hints: list[Any] | None = None
-    ) -> list[Any]:
+    def from_payloads(self, payloads: Sequence[Payload], type_hints: list[Any] | None = None) -> list[Any]:
         """Decode payloads, one value each.
 
         Args:
@@ -297,9 +293,7 @@ class CompositePayloadConverter(PayloadConverter):
 
     def __init__(self, *converters: EncodingPayloadConverter) -> None:
         """Initialize from encoding converters."""
-        self.converters: dict[bytes, EncodingPayloadConverter] = {
-            c.encoding.encode(): c for c in converters
-        }
+        self.converters: dict[bytes, EncodingPayloadConverter] = {c.encoding.encode(): c for c in converters}
 
     def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
         """Encode each value with the first converter that accepts it.
@@ -326,9 +320,7 @@ class CompositePayloadConverter(PayloadConverter):
             payloads.append(payload)
         return payloads
 
-    def from_payloads(
-        self, payloads: Sequence[Payload], type_hints: list[Any] | None = None
-    ) -> list[Any]:
+    def from_payloads(self, payloads: Sequence[Payload], type_hints: list[Any] | None = None) -> list[Any]:
         """Decode each payload with the converter named by its encoding.
 
         A ``RawValue`` type hint returns the payload wrapped, undecoded.
@@ -410,9 +402,7 @@ _MAPPING_ORIGINS: frozenset[Any] = frozenset(
 )
 
 
-def value_to_type(
-    hint: Any, value: Any, custom_converters: Sequence[JSONTypeConverter] = ()
-) -> Any:
+def value_to_type(hint: Any, value: Any, custom_converters: Sequence[JSONTypeConverter] = ()) -> Any:
     """Convert a decoded JSON value into the type ``hint`` describes.
 
     Supported hints: ``Any``, ``None``, ``str``/``int``/``float``/``bool``
@@ -459,9 +449,7 @@ def _where(path: str) -> str:
 
 def _mismatch(hint: Any, value: Any, path: str) -> TypeError:
     where = _where(path)
-    return TypeError(
-        f"expected {_type_name(hint)}{where}, got {type(value).__name__} {_short(value)}"
-    )
+    return TypeError(f"expected {_type_name(hint)}{where}, got {type(value).__name__} {_short(value)}")
 
 
 def _invalid(hint: Any, value: Any, path: str, err: BaseException | str) -> ValueError:
@@ -569,15 +557,10 @@ def _convert(hint: Any, value: Any, custom: tuple[JSONTypeConverter, ...], path:
             if not isinstance(value, (list, tuple)):
                 raise _mismatch(hint, value, path)
             item = args[0] if args else Any
-            return collections.deque(
-                _convert(item, v, custom, f"{path}[{i}]") for i, v in enumerate(value)
-            )
+            return collections.deque(_convert(item, v, custom, f"{path}[{i}]") for i, v in enumerate(value))
         if isinstance(value, target):
             return value
-        raise TypeError(
-            f"unsupported type hint {_type_name(hint)}{_where(path)} "
-            f"for value {_short(value)}"
-        )
+        raise TypeError(f"unsupported type hint {_type_name(hint)}{_where(path)} for value {_short(value)}")
     raise TypeError(f"unsupported type hint {hint!r}{_where(path)}")
 
 
@@ -608,9 +591,7 @@ def _convert_union(
         except (TypeError, ValueError) as err:
             errors.append(f"{_type_name(member)}: {err}")
     where = _where(path)
-    raise TypeError(
-        f"value {_short(value)}{where} matches none of {_type_name(hint)} ({'; '.join(errors)})"
-    )
+    raise TypeError(f"value {_short(value)}{where} matches none of {_type_name(hint)} ({'; '.join(errors)})")
 
 
 def _convert_pydantic(hint: Any, value: Any, path: str) -> Any:
@@ -712,13 +693,8 @@ def _convert_typeddict(
     missing = sorted(k for k in required if k not in value)
     if missing:
         where = _where(path)
-        raise TypeError(
-            f"TypedDict {_type_name(cls)}{where} is missing required key(s) {', '.join(missing)}"
-        )
-    return {
-        k: _convert(hints[k], v, custom, f"{path}.{k}") if k in hints else v
-        for k, v in value.items()
-    }
+        raise TypeError(f"TypedDict {_type_name(cls)}{where} is missing required key(s) {', '.join(missing)}")
+    return {k: _convert(hints[k], v, custom, f"{path}.{k}") if k in hints else v for k, v in value.items()}
 
 
 def _convert_tuple(
@@ -734,7 +710,9 @@ def _convert_tuple(
         args = ()
     if len(value) != len(args):
         raise _invalid(hint, value, path, f"expected {len(args)} items, got {len(value)}")
-    return tuple(_convert(a, v, custom, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    return tuple(
+        _convert(a, v, custom, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+    )
 
 
 def _convert_key(hint: Any, key: Any, custom: tuple[JSONTypeConverter, ...], path: str) -> Any:
@@ -763,9 +741,7 @@ def _convert_mapping(
         raise _mismatch(hint, value, path)
     key_hint, value_hint = args if len(args) == 2 else (Any, Any)
     result = {
-        _convert_key(key_hint, k, custom, f"{path}[{k!r}]"): _convert(
-            value_hint, v, custom, f"{path}[{k!r}]"
-        )
+        _convert_key(key_hint, k, custom, f"{path}[{k!r}]"): _convert(value_hint, v, custom, f"{path}[{k!r}]")
         for k, v in value.items()
     }
     if target is collections.OrderedDict:

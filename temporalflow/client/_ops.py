@@ -1,0 +1,238 @@
+"""What both clients do, synchronously, over the Store: build requests, read outcomes.
+
+``Client`` (async) runs these in a thread; ``SyncClient`` calls them directly,
+on the caller's thread and database connection — which is why a start made
+inside ``transaction.atomic()`` commits or rolls back with the caller's writes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalflow.client._errors import (
+    WorkflowContinuedAsNewError,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalflow.client._types import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHistory,
+    _dt,
+)
+from temporalflow.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalflow.core.definitions import WorkflowDefinition
+from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.payload import PayloadsJSON, payloads_from_json, payloads_to_json
+from temporalflow.exceptions import (
+    CancelledError,
+    TerminatedError,
+    TimeoutError,
+    TimeoutType,
+    WorkflowAlreadyStartedError,
+)
+from temporalflow.service import RPCError, RPCStatusCode
+from temporalflow.store import base as sb
+from temporalflow.workflow._decorators import handler_name
+
+MISSING: Any = object()
+
+
+def default_identity() -> str:
+    """``pid@hostname``, as temporalio's default client identity."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def seconds(value: timedelta | float | None) -> float | None:
+    """Seconds of a timedelta (or number), None stays None."""
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def workflow_type_and_hint(workflow: Callable[..., Any] | str) -> tuple[str, Any]:
+    """Workflow type name and result type hint of a run method (or a plain name)."""
+    if isinstance(workflow, str):
+        return workflow, None
+    defn = WorkflowDefinition.from_run_fn(workflow)
+    if defn.name is None:
+        raise ValueError("a dynamic workflow cannot be started by method; start it by name")
+    return defn.name, defn.ret_type
+
+
+def args_list(arg: Any, args: Sequence[Any]) -> list[Any]:
+    """temporalio's ``arg`` / ``args=`` convention."""
+    if arg is not MISSING:
+        if args:
+            raise ValueError("pass either arg or args, not both")
+        return [arg]
+    return list(args)
+
+
+class Ops:
+    """The store-facing half of a client; shared by ``Client`` and ``SyncClient``."""
+
+    def __init__(self, store: sb.Store, namespace: str, data_converter: Any, identity: str) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.data_converter = data_converter
+        self.identity = identity
+
+    # --- conversion -----------------------------------------------------------
+
+    def encode(self, values: Sequence[Any]) -> PayloadsJSON:
+        """Values → ``{"payloads": [...]}``."""
+        return payloads_to_json(self.data_converter.payload_converter.to_payloads(list(values)))
+
+    def decode_one(self, payloads: PayloadsJSON | None, hint: Any) -> Any:
+        """The first value of ``payloads`` (None if empty)."""
+        values = self.data_converter.payload_converter.from_payloads(
+            payloads_from_json(payloads), [hint] if hint is not None else None)
+        return values[0] if values else None
+
+    def decode_failure(self, failure: dict[str, Any]) -> BaseException:
+        """A Failure dict → its exception."""
+        return self.data_converter.failure_converter.from_failure(failure, self.data_converter.payload_converter)
+
+    # --- start ------------------------------------------------------------------
+
+    def start(self, workflow_type: str, args: list[Any], *, id: str, task_queue: str, **opts: Any) -> str:
+        """Start a run; returns its run id (or the existing one, per the conflict policy)."""
+        if not id:
+            raise ValueError("a workflow id is required (id=...)")
+        if not task_queue:
+            raise ValueError("a task queue is required (task_queue=...)")
+        memo = opts.get("memo")
+        retry = opts.get("retry_policy")
+        signal = opts.get("start_signal")
+        request = sb.StartWorkflowRequest(
+            workflow_id=id,
+            workflow_type=workflow_type,
+            task_queue=task_queue,
+            input=self.encode(args),
+            namespace=self.namespace,
+            execution_timeout=seconds(opts.get("execution_timeout")),
+            run_timeout=seconds(opts.get("run_timeout")),
+            task_timeout=seconds(opts.get("task_timeout")) or 10.0,
+            id_reuse_policy=int(opts.get("id_reuse_policy") or WorkflowIDReusePolicy.ALLOW_DUPLICATE),
+            id_conflict_policy=int(opts.get("id_conflict_policy") or WorkflowIDConflictPolicy.UNSPECIFIED),
+            retry_policy=retry.to_json() if retry is not None else None,
+            memo={k: self.encode([v])["payloads"][0] for k, v in memo.items()} if memo else None,
+            search_attributes=opts.get("search_attributes") or None,
+            start_delay=seconds(opts.get("start_delay")),
+            identity=self.identity,
+            request_id=opts.get("request_id") or str(uuid.uuid4()),
+            signal_name=handler_name(signal) if signal is not None else None,
+            signal_input=self.encode(list(opts.get("start_signal_args") or ())) if signal is not None else None,
+            cron_schedule=opts.get("cron_schedule") or "",
+        )
+        try:
+            return self.store.start_workflow(request).run_id
+        except sb.RunAlreadyStarted as err:
+            raise WorkflowAlreadyStartedError(id, workflow_type, run_id=err.run_id) from None
+
+    # --- run lookups --------------------------------------------------------------
+
+    def describe_run(self, workflow_id: str, run_id: str | None) -> sb.RunInfo:
+        """The run row; ``RPCError(NOT_FOUND)`` if there is none."""
+        try:
+            return self.store.describe(self.namespace, workflow_id, run_id)
+        except sb.RunNotFound:
+            which = f"workflow {workflow_id!r}" + (f" run {run_id!r}" if run_id else "")
+            raise RPCError(f"{which} not found", RPCStatusCode.NOT_FOUND) from None
+
+    def description(self, info: sb.RunInfo) -> WorkflowExecutionDescription:
+        """A RunInfo as temporalio's WorkflowExecutionDescription."""
+        return WorkflowExecutionDescription(
+            id=info.workflow_id, run_id=info.run_id, workflow_type=info.workflow_type,
+            task_queue=info.task_queue, status=WorkflowExecutionStatus(int(info.status)),
+            start_time=_dt(info.start_time), close_time=_dt(info.close_time),
+            execution_time=_dt(info.execution_time), history_length=info.history_length,
+            parent_id=info.parent_workflow_id, parent_run_id=info.parent_run_id,
+            search_attributes=info.search_attributes, namespace=info.namespace, raw_info=info,
+            data_converter=self.data_converter, _raw_memo=info.memo or {}, raw_description=info,
+        )
+
+    def history(self, workflow_id: str, run_id: str | None) -> WorkflowHistory:
+        """The whole history of a run."""
+        info = self.describe_run(workflow_id, run_id)
+        return WorkflowHistory(workflow_id=workflow_id, run_id=info.run_id,
+                               events=self.store.read_history(info.pk, 0))
+
+    def close_event(self, info: sb.RunInfo) -> HistoryEvent | None:
+        """The run's closing event, or None while it runs."""
+        if info.status == sb.RunStatus.RUNNING:
+            return None
+        events = self.store.read_history(info.pk, max(info.history_length - 1, 0))
+        return events[-1] if events else None
+
+    def outcome(self, event: HistoryEvent, result_type: Any, follow_runs: bool) -> tuple[bool, Any]:
+        """``(done, value)``: a result, a raised failure, or ``(False, next_run_id)``."""
+        a = event.attributes
+        match event.event_type:
+            case EventType.WORKFLOW_EXECUTION_COMPLETED:
+                return True, self.decode_one(a.get("result"), result_type)
+            case EventType.WORKFLOW_EXECUTION_FAILED:
+                raise WorkflowFailureError(cause=self.decode_failure(a.get("failure") or {}))
+            case EventType.WORKFLOW_EXECUTION_CANCELED:
+                details = self.data_converter.payload_converter.from_payloads(payloads_from_json(a.get("details")))
+                raise WorkflowFailureError(cause=CancelledError("Workflow cancelled", *details))
+            case EventType.WORKFLOW_EXECUTION_TERMINATED:
+                details = self.data_converter.payload_converter.from_payloads(payloads_from_json(a.get("details")))
+                raise WorkflowFailureError(cause=TerminatedError(a.get("reason") or "Workflow terminated", *details))
+            case EventType.WORKFLOW_EXECUTION_TIMED_OUT:
+                raise WorkflowFailureError(cause=TimeoutError(
+                    "Workflow timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[]))
+            case EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                if not follow_runs:
+                    raise WorkflowContinuedAsNewError(a.get("new_execution_run_id", ""))
+                return False, a.get("new_execution_run_id")
+        raise RPCError(f"unexpected closing event {event.event_type}", RPCStatusCode.INTERNAL)
+
+    # --- messages -----------------------------------------------------------------
+
+    def signal(self, workflow_id: str, run_id: str | None, name: str, args: list[Any]) -> None:
+        """Send a signal; RPCError NOT_FOUND for unknown or closed runs (as Temporal)."""
+        try:
+            self.store.signal(self.namespace, workflow_id, run_id, name, self.encode(args), identity=self.identity)
+        except sb.RunNotFound:
+            raise RPCError(f"workflow {workflow_id!r} not found", RPCStatusCode.NOT_FOUND) from None
+        except sb.RunClosed:
+            raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND) from None
+
+    def cancel(self, workflow_id: str, run_id: str | None) -> None:
+        """Request cancellation."""
+        try:
+            self.store.request_cancel(self.namespace, workflow_id, run_id, identity=self.identity)
+        except sb.RunNotFound:
+            raise RPCError(f"workflow {workflow_id!r} not found", RPCStatusCode.NOT_FOUND) from None
+        except sb.RunClosed:
+            raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND) from None
+
+    def terminate(self, workflow_id: str, run_id: str | None, reason: str | None, args: list[Any]) -> None:
+        """Terminate the run."""
+        try:
+            self.store.terminate(self.namespace, workflow_id, run_id, reason or "",
+                                 details=self.encode(args), identity=self.identity)
+        except sb.RunNotFound:
+            raise RPCError(f"workflow {workflow_id!r} not found", RPCStatusCode.NOT_FOUND) from None
+        except sb.RunClosed:
+            raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND) from None
+
+    def query_answer(self, answer: sb.QueryAnswer, result_type: Any) -> Any:
+        """Decode a query's answer, raising WorkflowQueryFailedError on failure."""
+        if answer.failure is not None:
+            raise WorkflowQueryFailedError(answer.failure.get("message") or "query failed")
+        return self.decode_one(answer.result, result_type)
+
+    def update_outcome(self, outcome: sb.UpdateOutcome, result_type: Any) -> Any:
+        """Decode a finished update, raising WorkflowUpdateFailedError on failure."""
+        if outcome.failure is not None:
+            raise WorkflowUpdateFailedError(self.decode_failure(outcome.failure))
+        return self.decode_one(outcome.result, result_type)
