@@ -12,6 +12,7 @@ known keys, so a typo is not silently ignored.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -86,7 +87,11 @@ class Settings:
     def __getattribute__(self, name: str) -> Any:
         if name.isupper():
             default = getattr(type(self), name)  # AttributeError for unknown names
-            return object.__getattribute__(self, "user_settings")().get(name, default)
+            user = object.__getattribute__(self, "user_settings")()
+            if name in user:
+                return user[name]
+            # Copy mutable defaults so a caller cannot change them for everyone.
+            return copy.copy(default) if isinstance(default, (list, dict)) else default
         return object.__getattribute__(self, name)
 
 

@@ -150,6 +150,10 @@ class WorkflowRun(models.Model):
         help_text="Epoch seconds when this run times out: min(run timeout, execution deadline).",
     )
     cancel_requested = models.BooleanField("cancel requested", default=False)
+    queries_waiting = models.BooleanField(
+        "queries waiting", default=False,
+        help_text="Queries wait for the in-flight workflow task; its completion wakes query pollers.",
+    )
 
     # The workflow task lives on the run row: at most one scheduled or started per run.
     wft_state = models.PositiveSmallIntegerField(

@@ -101,3 +101,5 @@ class Completion:
     """Set when the workflow TASK failed (not the workflow): retried by the engine."""
     cause: str = ""
     """Temporal's WorkflowTaskFailedCause name, e.g. ``NonDeterministicError``."""
+    exception: BaseException | None = None
+    """The exception behind ``failure``, for the worker's log (never stored)."""

@@ -157,7 +157,7 @@ class WorkflowInstance(DeterministicEventLoop):
         if self._task_failure is not None:
             err = self._task_failure
             cause = getattr(err, "_workflow_task_failed_cause", "WorkflowWorkerUnhandledFailure")
-            return jobs.Completion(failure=self._to_failure(err), cause=cause)
+            return jobs.Completion(failure=self._to_failure(err), cause=cause, exception=err)
         commands = self._commands
         self._commands = []
         return jobs.Completion(commands=commands)
@@ -316,54 +316,52 @@ class WorkflowInstance(DeterministicEventLoop):
         self.create_task(run_signal(), name=f"signal:{job.name}")
 
     def _start_update(self, job: jobs.DoUpdate) -> None:
-        handler = self._update_handlers.get(job.name) or self._update_handlers.get(None)
-        if handler is None:
-            known = sorted(n for n in self._update_handlers if n is not None)
-            err = ApplicationError(
-                f"Update handler for '{job.name}' expected but not found, known updates: [{' '.join(known)}]",
-                type="UpdateNotFound", non_retryable=True,
-            )
-            self._commands.append(cmds.RejectUpdate(update_id=job.update_id, failure=self._to_failure(err)))
-            return
+        # Everything runs inside a task (as temporalio does): signal handlers queued
+        # before this update run first, and a handler registered by the run method
+        # before it first yields is found.
+        self._updates[job.update_id] = _UpdateState(update_id=job.update_id, name=job.name)
+        task = self.create_task(self._run_update(job), name=f"update:{job.name}")
+        self._updates[job.update_id].task = task
+
+    async def _run_update(self, job: jobs.DoUpdate) -> None:
+        accepted = False
         try:
+            handler = self._update_handlers.get(job.name) or self._update_handlers.get(None)
+            if handler is None:
+                known = sorted(n for n in self._update_handlers if n is not None)
+                raise ApplicationError(
+                    f"Update handler for '{job.name}' expected but not found, known updates: [{' '.join(known)}]",
+                    type="UpdateNotFound", non_retryable=True,
+                )
             values = self._decode_handler_args(handler, job.name, job.input)
             if job.run_validator and handler.validator is not None:
                 self._in_read_only = True
-                prev = asyncio.events._get_running_loop()
-                asyncio.events._set_running_loop(self)
                 try:
                     self._call_handler(handler, job.name, values, fn=handler.validator)
                 finally:
-                    asyncio.events._set_running_loop(prev)
                     self._in_read_only = False
-        except Exception as err:
-            if job.run_validator:
-                self._commands.append(cmds.RejectUpdate(update_id=job.update_id, failure=self._to_failure(err)))
-                return
-            raise
-        self._commands.append(cmds.AcceptUpdate(update_id=job.update_id, name=job.name,
-                                                args=job.input, identity=job.identity))
-        state = _UpdateState(update_id=job.update_id, name=job.name)
-        self._updates[job.update_id] = state
-
-        async def run_update() -> None:
-            try:
-                result = self._call_handler(handler, job.name, values)
-                if inspect.isawaitable(result):
-                    result = await result
-                self._commands.append(cmds.CompleteUpdate(update_id=job.update_id, result=self._encode([result])))
-            except (Exception, asyncio.CancelledError) as err:
-                if isinstance(err, FailureError | asyncio.CancelledError):
-                    if isinstance(err, asyncio.CancelledError):
-                        err = CancelledError("Update cancelled")
-                    self._commands.append(cmds.CompleteUpdate(update_id=job.update_id,
-                                                              failure=self._to_failure(err)))
+            self._commands.append(cmds.AcceptUpdate(update_id=job.update_id, name=job.name,
+                                                    args=job.input, identity=job.identity))
+            accepted = True
+            result = self._call_handler(handler, job.name, values)
+            if inspect.isawaitable(result):
+                result = await result
+            self._commands.append(cmds.CompleteUpdate(update_id=job.update_id, result=self._encode([result])))
+        except (Exception, asyncio.CancelledError) as err:
+            if not accepted:
+                if job.run_validator:
+                    self._commands.append(cmds.RejectUpdate(update_id=job.update_id, failure=self._to_failure(err)))
                 else:
+                    # Replaying an update history shows accepted: its validation cannot fail now.
                     self._task_failure = err
-            finally:
-                self._updates.pop(job.update_id, None)
-
-        state.task = self.create_task(run_update(), name=f"update:{job.name}")
+            elif isinstance(err, FailureError | asyncio.CancelledError):
+                if isinstance(err, asyncio.CancelledError):
+                    err = CancelledError("Update cancelled")
+                self._commands.append(cmds.CompleteUpdate(update_id=job.update_id, failure=self._to_failure(err)))
+            else:
+                self._task_failure = err
+        finally:
+            self._updates.pop(job.update_id, None)
 
     def _decode_handler_args(self, handler: HandlerDefinition, name: str, payloads: PayloadsJSON) -> list[Any]:
         if handler.name is None:

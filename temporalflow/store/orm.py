@@ -108,7 +108,7 @@ _RUN_COLS = (
     "id, namespace, workflow_id, run_id, workflow_type, task_queue, status, next_event_id, first_run_id, "
     "parent_workflow_id, parent_run_id, memo, search_attributes, retry_policy, execution_timeout, run_timeout, "
     "task_timeout, execution_deadline, run_deadline, wft_state, wft_scheduled_event_id, wft_started_event_id, "
-    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, request_id, start_ts, "
+    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, request_id, start_ts, "
     "close_ts, execution_ts, cron_schedule"
 )
 
@@ -303,6 +303,8 @@ class DjangoStore:
         ``id``/``first_id``/``now``/``scheduled`` (the new WorkflowTaskScheduled id
         or None), or None when no open run matched (nothing was written).
         """
+        # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
+        assert n >= 1, "use _append_locked to schedule a task without an event"
         d = self.dialect
         now = d.now_sql()
         sticky = repr(float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT))
@@ -698,15 +700,19 @@ class DjangoStore:
         query_id = str(uuid.uuid4())
         with self._atomic():
             cur = self._cursor()
+            # Flag the run so the completion of its in-flight workflow task wakes query
+            # pollers: a query is answered only once the events before it were processed.
             cur.execute(
-                f"INSERT INTO {QUERY} (id, namespace, run_id, task_queue, query_type, args, state, created_at) "
-                f"SELECT %s, namespace, id, task_queue, %s, {self._json()}, 'pending', {self.dialect.now_sql()} "
-                f"FROM {RUN} WHERE id = %s RETURNING namespace, task_queue",
-                [query_id, query_type, _dumps(args), run_pk],
+                f"UPDATE {RUN} SET queries_waiting = TRUE WHERE id = %s RETURNING namespace, task_queue", [run_pk]
             )
             row = cur.fetchone()
             if row is None:
                 raise RunNotFound(f"run {run_pk} not found")
+            cur.execute(
+                f"INSERT INTO {QUERY} (id, namespace, run_id, task_queue, query_type, args, state, created_at) "
+                f"VALUES (%s, %s, %s, %s, %s, {self._json()}, 'pending', {self.dialect.now_sql()})",
+                [query_id, row[0], run_pk, row[1], query_type, _dumps(args)],
+            )
             self._publish(cur, [f"query:{row[0]}:{row[1]}"])
         return query_id
 
@@ -732,7 +738,11 @@ class DjangoStore:
                 QUERY,
                 where=(
                     f"namespace = %(ns)s AND task_queue = %(q)s AND (state = 'pending' OR "
-                    f"(state = 'claimed' AND claimed_at <= {now} - {QUERY_CLAIM_LEASE}))"
+                    f"(state = 'claimed' AND claimed_at <= {now} - {QUERY_CLAIM_LEASE})) "
+                    # As Temporal buffers queries behind an in-flight workflow task: only runs
+                    # with no task pending, closed runs, or runs whose task keeps failing.
+                    f"AND EXISTS (SELECT 1 FROM {RUN} r WHERE r.id = {QUERY}.run_id "
+                    f"AND (r.wft_state = 0 OR r.status <> {RUNNING} OR r.wft_attempt > 1))"
                 ),
                 order_by="created_at",
                 limit=max_tasks,
@@ -789,13 +799,14 @@ class DjangoStore:
             existing = self._update_row(cur, run_pk, update_id)
             if existing is not None:
                 return existing
-            done = self._append(cur, "id = %s", [run_pk], 0, lambda first, now: [])
-            if done is None:
-                cur.execute(f"SELECT status FROM {RUN} WHERE id = %s", [run_pk])
-                row = cur.fetchone()
-                if row is None:
-                    raise RunNotFound(f"run {run_pk} not found")
-                raise RunClosed(f"run {run_pk} is closed ({RunStatus(row[0]).name})")
+            run = self._lock_run(cur, run_pk)
+            if run is None:
+                raise RunNotFound(f"run {run_pk} not found")
+            if run["status"] != RUNNING:
+                raise RunClosed(f"run {run_pk} is closed ({RunStatus(run['status']).name})")
+            now = float(run["now"])
+            # No event of its own: just make sure a workflow task will deliver it.
+            self._append_locked(cur, run, now, [])
             # The run's next event id at admission orders the update against
             # workflow tasks: one started before it has not seen it.
             cur.execute(
@@ -803,7 +814,7 @@ class DjangoStore:
                 f"admitted_event_id, created_at) "
                 f"SELECT namespace, id, %s, %s, {self._json()}, %s, 'admitted', next_event_id, %s FROM {RUN} "
                 f"WHERE id = %s ON CONFLICT (run_id, update_id) DO NOTHING",
-                [update_id, name, _dumps(args), identity, done["now"], run_pk],
+                [update_id, name, _dumps(args), identity, now, run_pk],
             )
             outcome = self._update_row(cur, run_pk, update_id)
             assert outcome is not None
@@ -1155,6 +1166,9 @@ class DjangoStore:
             next_event_id, wft["state"], wft["scheduled"], wft["started"], wft["visible"], wft["lease"],
             identity if sticky else "", sticky_until,
         ]
+        if run["queries_waiting"] and (wft["state"] == WFT_NONE or closing is not None):
+            set_sql += ", queries_waiting = FALSE"
+            channels.append(f"query:{ns}:{queue}")
         if closing is not None:
             set_sql += ", status = %s, close_time = %s, close_ts = %s"
             params += [int(_CLOSE_STATUS[type(closing)]), self._dt(now), now]
@@ -1351,6 +1365,8 @@ class DjangoStore:
         self._insert_events(cur, run["id"], first, now, events)
         channels = [f"run:{run['id']}"]
         channels.append(f"wft:{run['namespace']}:{run['task_queue']}" if visible_at <= now else "timers")
+        if run["queries_waiting"]:
+            channels.append(f"query:{run['namespace']}:{run['task_queue']}")  # attempt > 1: answerable now
         self._publish(cur, channels)
 
     # ------------------------------------------------------------------ activities
@@ -1789,6 +1805,8 @@ class DjangoStore:
                     [(EventType.WORKFLOW_EXECUTION_TIMED_OUT, {"retry_state": retry_math.RETRY_STATE_TIMEOUT})],
                 )
                 extra = self._drop_run_rows(cur, run_pk)
+                if run["queries_waiting"]:
+                    extra.append(f"query:{run['namespace']}:{run['task_queue']}")  # closed runs answer queries
                 self._publish(cur, [f"run:{run_pk}", *extra])
                 count += 1
         return count

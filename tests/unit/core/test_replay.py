@@ -255,8 +255,9 @@ def test_updates_accept_reject_complete_and_replay() -> None:
     h.schedule_wft()
     c = run_task(d, h, [jobs.DoUpdate("u1", "add", encode(4), True), jobs.DoUpdate("u2", "add", encode(-1), True)])
     kinds = [type(x) for x in c.commands]
-    assert kinds == [cmds.AcceptUpdate, cmds.RejectUpdate, cmds.CompleteUpdate]
-    assert decode(c.commands[2].result) == 4
+    # Each update runs in its own task, in order: u1 accepted and completed, then u2 rejected.
+    assert kinds == [cmds.AcceptUpdate, cmds.CompleteUpdate, cmds.RejectUpdate]
+    assert decode(c.commands[1].result) == 4
     h.schedule_wft()
     c = run_task(d, h, [jobs.DoUpdate("u3", "add", encode(6), True)])
     assert [type(x) for x in c.commands] == [cmds.AcceptUpdate, cmds.CompleteUpdate, cmds.CompleteWorkflowExecution]

@@ -1,0 +1,321 @@
+"""``Worker``: polls a task queue for workflow tasks, activities and queries, and runs
+the timer/timeout loop — ``temporalio.worker.Worker``'s options and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalflow.store import base as sb
+from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
+from temporalflow.worker._workflow import RunCache, WorkflowRegistry, WorkflowTaskRunner
+
+logger = logging.getLogger("temporalflow.worker")
+
+
+class _Slots:
+    """A counter of free execution slots with a wake-up when one frees."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.freed = asyncio.Event()
+
+    def take(self, n: int = 1) -> None:
+        self.free -= n
+
+    def give(self, n: int = 1) -> None:
+        if n:
+            self.free += n
+            self.freed.set()
+
+
+class Worker:
+    """Runs workflows and activities of one task queue until shut down.
+
+    Use ``async with Worker(...):`` or ``await worker.run()`` (stop it with
+    ``await worker.shutdown()``). Options as in temporalio; unknown temporalio
+    options are accepted and ignored.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        activity_executor: concurrent.futures.Executor | None = None,
+        workflow_task_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+        max_cached_workflows: int = 1000,
+        max_concurrent_workflow_tasks: int | None = None,
+        max_concurrent_activities: int | None = None,
+        max_concurrent_workflow_task_polls: int | None = None,
+        max_concurrent_activity_task_polls: int | None = None,
+        identity: str | None = None,
+        graceful_shutdown_timeout: timedelta = timedelta(),
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        debug_mode: bool = False,
+        deadlock_timeout: timedelta | None = timedelta(seconds=2),
+        max_heartbeat_throttle_interval: timedelta = timedelta(seconds=60),
+        default_heartbeat_throttle_interval: timedelta = timedelta(seconds=30),
+        poll_batch_size: int = 20,
+        run_timers: bool = True,
+        db_threads: int = 4,
+        **_ignored: Any,
+    ) -> None:
+        if not workflows and not activities:
+            raise ValueError("Worker must have at least one workflow or activity")
+        if not task_queue:
+            raise ValueError("a task queue is required")
+        self._client = client
+        self._store: sb.Store = client.store
+        self._namespace = client.namespace
+        self._task_queue = task_queue
+        self._identity = identity or f"{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self._converter = client.data_converter
+        self._workflows = WorkflowRegistry(workflows) if workflows else None
+        self._activities = ActivityRegistry(activities) if activities else None
+        self._graceful = graceful_shutdown_timeout.total_seconds()
+        self._max_wft = max_concurrent_workflow_tasks or 100
+        self._max_act = max_concurrent_activities or 100
+        self._batch = max(1, poll_batch_size)
+        self._run_timers = run_timers
+        self._own_activity_executor = False
+        if activity_executor is None and self._activities is not None and self._activities.has_sync:
+            activity_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._max_act, thread_name_prefix="temporalflow-activity")
+            self._own_activity_executor = True
+        self._activity_executor = activity_executor
+        self._wf_executor = workflow_task_executor or concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="temporalflow-workflow")
+        self._own_wf_executor = workflow_task_executor is None
+        self._db_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, db_threads), thread_name_prefix="temporalflow-db")
+        self._cache = RunCache(max_cached_workflows)
+        self._deadlock = None if debug_mode or deadlock_timeout is None else deadlock_timeout.total_seconds()
+        self._failure_types = tuple(workflow_failure_exception_types)
+        self._throttle_max = max_heartbeat_throttle_interval.total_seconds()
+        self._throttle_default = default_heartbeat_throttle_interval.total_seconds()
+        self._started = False
+        self._stopping = False
+        self._stopped: asyncio.Event | None = None  # created on the running loop
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._run_task: asyncio.Task[Any] | None = None
+
+    # --- properties ---------------------------------------------------------
+
+    @property
+    def task_queue(self) -> str:
+        """The task queue this worker polls."""
+        return self._task_queue
+
+    @property
+    def identity(self) -> str:
+        """This worker's identity (recorded in history events it writes)."""
+        return self._identity
+
+    @property
+    def client(self) -> Any:
+        """The client this worker was built with."""
+        return self._client
+
+    @property
+    def is_running(self) -> bool:
+        """True between start and shutdown."""
+        return self._started and not self._stopping
+
+    @property
+    def is_shutdown(self) -> bool:
+        """True once shutdown finished."""
+        return self._stopped is not None and self._stopped.is_set()
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll and run tasks until :meth:`shutdown` is called."""
+        if self._started:
+            raise RuntimeError("Already started")
+        self._started = True
+        self._stopped = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._wft_slots = _Slots(self._max_wft)
+        self._act_slots = _Slots(self._max_act)
+        if self._workflows is not None:
+            self._wf_runner = WorkflowTaskRunner(
+                store=self._store, namespace=self._namespace, task_queue=self._task_queue,
+                identity=self._identity, registry=self._workflows, data_converter=self._converter,
+                cache=self._cache, db=self._db, executor=self._wf_executor, deadlock_timeout=self._deadlock,
+                failure_exception_types=self._failure_types, eager_activity_slots=self._reserve_eager,
+                on_eager_activities=self._eager_started,
+            )
+            self._loops.append(asyncio.create_task(self._poll_loop(
+                f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, self._store.claim_workflow_tasks,
+                self._wf_runner.handle), name="temporalflow-wft-poller"))
+            self._loops.append(asyncio.create_task(self._poll_loop(
+                f"query:{self._namespace}:{self._task_queue}", None, self._store.claim_queries,
+                self._wf_runner.answer_query), name="temporalflow-query-poller"))
+        if self._activities is not None:
+            self._act_runner = ActivityRunner(
+                store=self._store, identity=self._identity, registry=self._activities,
+                data_converter=self._converter, db=self._db, executor=self._activity_executor,
+                heartbeat_throttle_max=self._throttle_max, default_heartbeat_throttle=self._throttle_default,
+            )
+            self._loops.append(asyncio.create_task(self._poll_loop(
+                f"act:{self._namespace}:{self._task_queue}", self._act_slots, self._store.claim_activity_tasks,
+                self._run_activity), name="temporalflow-activity-poller"))
+        if self._run_timers:
+            self._loops.append(asyncio.create_task(self._timer_loop(), name="temporalflow-timers"))
+        self._loops.append(asyncio.create_task(self._poller_registry_loop(), name="temporalflow-pollers"))
+        logger.info("Worker %s polling task queue %r (namespace %r)", self._identity, self._task_queue,
+                    self._namespace)
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self._finish()
+
+    async def shutdown(self) -> None:
+        """Stop polling, let in-flight work finish (activities get ``graceful_shutdown_timeout``),
+        then cancel what remains and wait until everything is reported."""
+        if not self._started:
+            return
+        self._stopping = True
+        self._stop_requested.set()
+        assert self._stopped is not None
+        await self._stopped.wait()
+
+    async def __aenter__(self) -> Worker:
+        self._run_task = asyncio.create_task(self.run(), name="temporalflow-worker")
+        while not hasattr(self, "_stop_requested"):
+            await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+        if self._run_task is not None:
+            await self._run_task
+
+    async def _finish(self) -> None:
+        self._stopping = True
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._activities is not None:
+            self._act_runner.begin_shutdown()
+            if not await self._act_runner.wait_all(self._graceful):
+                self._act_runner.cancel_all_for_shutdown()
+                await self._act_runner.wait_all(None)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._db(getattr(self._store, "close_thread_connections", lambda: None))
+        self._db_executor.shutdown(wait=False)
+        if self._own_wf_executor:
+            self._wf_executor.shutdown(wait=False)
+        if self._own_activity_executor and self._activity_executor is not None:
+            self._activity_executor.shutdown(wait=False)
+        assert self._stopped is not None
+        self._stopped.set()
+        logger.info("Worker %s stopped", self._identity)
+
+    # --- loops -------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
+
+    def _spawn(self, coro: Awaitable[Any], on_done: Callable[[], None] | None = None) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if on_done is not None:
+                on_done()
+            if not t.cancelled() and t.exception() is not None:
+                logger.error("Worker task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _poll_loop(
+        self, channel: str, slots: _Slots | None, claim: Callable[..., list[Any]],
+        handle: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        sub = self._store.subscribe(channel)
+        backoff = 0.1
+        try:
+            while not self._stopping:
+                free = self._batch if slots is None else min(slots.free, self._batch)
+                if free <= 0:
+                    assert slots is not None
+                    slots.freed.clear()
+                    await slots.freed.wait()
+                    continue
+                try:
+                    items = await self._db(claim, self._namespace, self._task_queue, self._identity, free)
+                    backoff = 0.1
+                except Exception:
+                    logger.warning("Polling %s failed; retrying in %.1fs", channel, backoff, exc_info=True)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                for item in items:
+                    if slots is not None:
+                        slots.take()
+                    self._spawn(handle(item), (lambda s=slots: s.give()) if slots is not None else None)
+                if len(items) < free:
+                    await sub.wait(1.0)
+        finally:
+            sub.close()
+
+    async def _run_activity(self, lease: sb.ActivityTaskLease) -> None:
+        await self._act_runner.run(lease)
+
+    def _reserve_eager(self, wanted: int) -> int:
+        if self._activities is None or self._stopping:
+            return 0
+        n = max(0, min(wanted, self._act_slots.free))
+        self._act_slots.take(n)
+        return n
+
+    def _eager_started(self, leases: list[sb.ActivityTaskLease], reserved: int) -> None:
+        self._act_slots.give(reserved - len(leases))
+        for lease in leases:
+            self._spawn(self._run_activity(lease), self._act_slots.give)
+
+    async def _timer_loop(self) -> None:
+        sub = self._store.subscribe("timers")
+        backoff = 0.1
+        try:
+            while not self._stopping:
+                try:
+                    handled = await self._db(self._store.fire_due_timers, 200)
+                    if handled >= 200:
+                        continue
+                    due = await self._db(self._store.next_due_time)
+                    backoff = 0.1
+                except Exception:
+                    logger.warning("Timer loop failed; retrying in %.1fs", backoff, exc_info=True)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                now = getattr(self._store, "now", time.time)()
+                delay = 1.0 if due is None else min(max(due - now, 0.0), 1.0)
+                if delay > 0:
+                    await sub.wait(delay)
+        finally:
+            sub.close()
+
+    async def _poller_registry_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self._db(self._store.record_poller, self._namespace, self._task_queue, self._identity)
+            except Exception:
+                logger.debug("could not record poller", exc_info=True)
+            await asyncio.sleep(10)

@@ -1,0 +1,264 @@
+"""Workflow tasks: claimed lease → cached or replayed instance → activation → completion."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from temporalflow.core import activation as jobs
+from temporalflow.core import commands as cmds
+from temporalflow.core.definitions import WorkflowDefinition
+from temporalflow.core.errors import NondeterminismError
+from temporalflow.core.events import HistoryEvent
+from temporalflow.core.instance import WorkflowInstance
+from temporalflow.core.machines import CacheInvalidError, HistoryGapError, RunDriver
+from temporalflow.exceptions import ApplicationError
+from temporalflow.store import base as sb
+
+logger = logging.getLogger("temporalflow.worker")
+
+
+class WorkflowRegistry:
+    """Workflow definitions by type name (None: the dynamic workflow)."""
+
+    def __init__(self, workflows: Sequence[type]) -> None:
+        self.by_name: dict[str | None, WorkflowDefinition] = {}
+        for cls in workflows:
+            defn = WorkflowDefinition.must_from_class(cls)
+            if defn.name in self.by_name:
+                what = "dynamic workflow" if defn.name is None else f"workflow named {defn.name!r}"
+                raise ValueError(f"more than one {what} given to the worker")
+            self.by_name[defn.name] = defn
+
+    def get(self, name: str) -> WorkflowDefinition:
+        """The definition for ``name``; a clear error listing the registered types if unknown."""
+        defn = self.by_name.get(name) or self.by_name.get(None)
+        if defn is None:
+            known = ", ".join(sorted(n for n in self.by_name if n is not None))
+            raise ApplicationError(
+                f"Workflow class {name} is not registered on this worker, available workflows: {known}",
+                type="NotFoundError",
+            )
+        return defn
+
+
+class RunCache:
+    """LRU of live run drivers (``max_cached_workflows``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: collections.OrderedDict[str, RunDriver] = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, run_id: str) -> RunDriver | None:
+        """The cached driver, marking it most recently used."""
+        driver = self._items.get(run_id)
+        if driver is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._items.move_to_end(run_id)
+        return driver
+
+    def put(self, run_id: str, driver: RunDriver) -> None:
+        """Keep ``driver``, evicting the least recently used beyond ``size``."""
+        if self.size <= 0:
+            return
+        self._items[run_id] = driver
+        self._items.move_to_end(run_id)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def evict(self, run_id: str) -> None:
+        """Forget a run (its next task replays from history)."""
+        self._items.pop(run_id, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class WorkflowTaskRunner:
+    """Runs workflow tasks and queries for one worker."""
+
+    def __init__(
+        self,
+        *,
+        store: sb.Store,
+        namespace: str,
+        task_queue: str,
+        identity: str,
+        registry: WorkflowRegistry,
+        data_converter: Any,
+        cache: RunCache,
+        db: Callable[..., Awaitable[Any]],
+        executor: Executor,
+        deadlock_timeout: float | None,
+        failure_exception_types: Sequence[type[BaseException]],
+        eager_activity_slots: Callable[[int], int],
+        on_eager_activities: Callable[[list[sb.ActivityTaskLease], int], None],
+        continue_as_new_suggested_at: int = 10240,
+    ) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.task_queue = task_queue
+        self.identity = identity
+        self.registry = registry
+        self.converter = data_converter
+        self.cache = cache
+        self.db = db
+        self.executor = executor
+        self.deadlock_timeout = deadlock_timeout
+        self.failure_exception_types = tuple(failure_exception_types)
+        self.eager_activity_slots = eager_activity_slots
+        self.on_eager_activities = on_eager_activities
+        self.suggest_at = continue_as_new_suggested_at
+        self._run_locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._run_locks.get(run_id)
+        if lock is None:
+            lock = self._run_locks[run_id] = asyncio.Lock()
+        return lock
+
+    def _new_driver(self, workflow_id: str, run_id: str) -> RunDriver:
+        def factory(ev: HistoryEvent) -> WorkflowInstance:
+            defn = self.registry.get((ev.attributes.get("workflow_type") or {}).get("name", ""))
+            return WorkflowInstance(
+                defn, namespace=self.namespace, workflow_id=workflow_id, run_id=run_id,
+                payload_converter=self.converter.payload_converter,
+                failure_converter=self.converter.failure_converter,
+                failure_exception_types=self.failure_exception_types,
+            )
+
+        return RunDriver(factory, continue_as_new_suggested_at=self.suggest_at)
+
+    async def handle(self, lease: sb.WorkflowTaskLease) -> None:
+        """Process a claimed task, and any follow-up task the completion hands straight back."""
+        next_lease: sb.WorkflowTaskLease | None = lease
+        while next_lease is not None:
+            async with self._lock(next_lease.run_id):
+                next_lease = await self._handle_one(next_lease)
+        if not self._lock(lease.run_id).locked():
+            self._run_locks.pop(lease.run_id, None)
+
+    async def _handle_one(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskLease | None:
+        completion, driver = await self._activate(lease)
+        if completion.failure is not None:
+            self.cache.evict(lease.run_id)
+            self._log_task_failure(lease, completion)
+            try:
+                await self.db(self.store.fail_workflow_task, lease, completion.cause, completion.failure,
+                              self.identity)
+            except sb.StaleTask:
+                pass
+            return None
+        wanted = sum(1 for c in completion.commands
+                     if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
+        reserved = self.eager_activity_slots(wanted) if wanted else 0
+        try:
+            result = await self.db(self.store.complete_workflow_task, lease, sb.WorkflowTaskCompletion(
+                commands=completion.commands, identity=self.identity, sticky=self.cache.size > 0,
+                eager_activity_slots=reserved))
+        except sb.StaleTask:
+            self.on_eager_activities([], reserved)
+            self.cache.evict(lease.run_id)
+            logger.info("Workflow task for %s (run %s) was no longer current; dropped", lease.workflow_id,
+                        lease.run_id)
+            return None
+        except BaseException:
+            self.on_eager_activities([], reserved)
+            self.cache.evict(lease.run_id)
+            raise
+        self.on_eager_activities(result.activity_leases, reserved)
+        if result.rejected or result.run_closed:
+            self.cache.evict(lease.run_id)
+        else:
+            driver.mark_unmatched(completion)
+            self.cache.put(lease.run_id, driver)
+        return result.next_task
+
+    async def _activate(self, lease: sb.WorkflowTaskLease) -> tuple[jobs.Completion, RunDriver]:
+        updates = [jobs.DoUpdate(update_id=u.update_id, name=u.name, input=u.args, run_validator=True,
+                                 identity=u.identity) for u in lease.pending_updates]
+        driver = self.cache.get(lease.run_id)
+        for attempt in (1, 2):
+            if driver is None:
+                driver = self._new_driver(lease.workflow_id, lease.run_id)
+            events = await self.db(self.store.read_history, lease.run_pk, driver.last_event_id)
+            try:
+                completion = await self._in_thread(
+                    lambda d=driver, e=events: d.process(e, current_started_event_id=lease.started_event_id,
+                                                         pending_updates=updates))
+            except (CacheInvalidError, HistoryGapError) as err:
+                self.cache.evict(lease.run_id)
+                if attempt == 1:
+                    logger.debug("rebuilding run %s from history: %s", lease.run_id, err)
+                    driver = None
+                    continue
+                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
+            except NondeterminismError as err:
+                return self._failure(err, "NonDeterministicError"), driver
+            except TimeoutError:
+                err = RuntimeError(f"[TMPRL1101] Potential deadlock detected: workflow didn't yield within "
+                                   f"{self.deadlock_timeout} second(s)")
+                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
+            except Exception as err:
+                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
+            if completion is None:
+                err = RuntimeError(f"workflow task {lease.started_event_id} not found in the history")
+                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
+            return completion, driver
+        raise AssertionError("unreachable")
+
+    async def _in_thread(self, fn: Callable[[], Any]) -> Any:
+        fut = asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        if self.deadlock_timeout is None:
+            return await fut
+        return await asyncio.wait_for(fut, self.deadlock_timeout)
+
+    def _failure(self, err: BaseException, cause: str) -> jobs.Completion:
+        failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
+        return jobs.Completion(failure=failure, cause=cause, exception=err)
+
+    def _log_task_failure(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> None:
+        # temporalio's wording, so log-based alerts keep working after the move.
+        failure = completion.failure or {}
+        logger.warning(
+            "Failed activation on workflow %s with ID %s and run ID %s: %s",
+            lease.workflow_type, lease.workflow_id, lease.run_id, failure.get("message"),
+            exc_info=completion.exception,
+            extra={"temporal_workflow": {"workflow_type": lease.workflow_type, "workflow_id": lease.workflow_id,
+                                         "run_id": lease.run_id, "namespace": lease.namespace,
+                                         "task_queue": lease.task_queue, "attempt": lease.attempt},
+                   "workflow_id": lease.workflow_id, "run_id": lease.run_id,
+                   "failure_cause": completion.cause, "stack_trace": failure.get("stack_trace")},
+        )
+
+    async def answer_query(self, query: sb.QueryTask) -> None:
+        """Answer a query from the cached instance, or by replaying the run's history."""
+        async with self._lock(query.run_id):
+            answer = await self._query(query)
+        try:
+            await self.db(self.store.answer_query, query.query_id, answer)
+        except sb.StoreError:
+            logger.debug("query %s could not be answered (gone)", query.query_id)
+
+    async def _query(self, query: sb.QueryTask) -> sb.QueryAnswer:
+        driver = self.cache.get(query.run_id)
+        try:
+            if driver is None or driver.instance is None:
+                driver = self._new_driver(query.workflow_id, query.run_id)
+                events = await self.db(self.store.read_history, query.run_pk, 0)
+                await self._in_thread(lambda: driver.process(events))
+            if driver.instance is None:
+                raise RuntimeError("the run has no started workflow to query")
+            result, failure = await self._in_thread(lambda: driver.instance.query(query.query_type, query.args))
+            return sb.QueryAnswer(result=result, failure=failure)
+        except Exception as err:
+            failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
+            return sb.QueryAnswer(failure=failure)

@@ -1,0 +1,87 @@
+"""Durable timers: firing, cancellation, next_due_time, double-sweep safety."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connections
+
+from temporalflow.core.commands import StartTimer
+from temporalflow.store import DjangoStore
+from tests.helpers import assert_eventually
+
+from .conftest import claim_one, complete, start, types
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_timer_fires_and_schedules_task(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.05)]))
+    due = store.next_due_time()
+    assert due is not None
+    assert store.claim_workflow_tasks("default", queue, "w1", 10) == []
+    assert_eventually(lambda: store.fire_due_timers() == 1, timeout=5)
+    fired = store.read_history(lease.run_pk)[-2]
+    assert str(fired.event_type) == "TimerFired"
+    assert fired.attributes == {"timer_id": "1", "started_event_id": 5}
+    assert fired.event_time >= due
+    assert store.fire_due_timers() == 0
+    assert claim_one(store, queue).run_pk == lease.run_pk
+
+
+def test_timers_fired_while_task_runs_mark_it_dirty(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(
+        lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.02), StartTimer(seq=2, start_to_fire_timeout=0.02)])
+    )
+    assert_eventually(lambda: store.fire_due_timers() == 2, timeout=5)
+    assert types(store, lease.run_pk)[-3:] == ["TimerFired", "TimerFired", "WorkflowTaskScheduled"]
+
+
+def test_far_timer_is_next_due(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(lease, complete([StartTimer(seq=1, start_to_fire_timeout=3600)]))
+    due = store.next_due_time()
+    assert due is not None and due > store.read_history(lease.run_pk)[-1].event_time + 3500
+    assert store.fire_due_timers() == 0
+
+
+def test_concurrent_sweeps_fire_each_timer_once(store, queue):
+    n = 20
+    for i in range(n):
+        start(store, queue, f"wf-{i}")
+    for lease in store.claim_workflow_tasks("default", queue, "w1", n):
+        store.complete_workflow_task(lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.01)]))
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def sweep() -> None:
+        try:
+            barrier.wait()
+            local = DjangoStore()
+            counts.append(local.fire_due_timers(limit=100))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    import time
+
+    time.sleep(0.02)  # timers are 10 ms long
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    total = sum(counts) + store.fire_due_timers()
+    assert total == n
+    from temporalflow.models import HistoryEvent
+
+    assert HistoryEvent.objects.filter(event_type="TimerFired").count() == n
