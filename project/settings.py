@@ -58,23 +58,30 @@ TEMPLATES = [
 WSGI_APPLICATION = "project.wsgi.application"
 
 
+_SQLITE_OPTIONS = {
+    # WAL so readers never block the writer, IMMEDIATE transactions so a write
+    # transaction takes the lock up front (no lock-upgrade deadlocks between
+    # worker processes), and a generous busy timeout.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def _database() -> dict:
     url = os.environ.get("DATABASE_URL")
     if url:
         db = dj_database_url.parse(url, conn_max_age=600)
+        if db["ENGINE"] == "django.db.backends.sqlite3":
+            db["OPTIONS"] = {**_SQLITE_OPTIONS, **db.get("OPTIONS", {})}
+            db["CONN_MAX_AGE"] = 0
         return db
-    # SQLite for development and tests: WAL so readers never block the writer,
-    # IMMEDIATE transactions so a write transaction takes the lock up front
-    # (no lock-upgrade deadlocks between worker processes), and a generous busy
-    # timeout. The test database is a file so worker subprocesses can share it.
+    # SQLite for development and tests. The test database is a file so worker
+    # subprocesses (e2e tests) can share it.
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "db.sqlite3",
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 30,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+        "OPTIONS": dict(_SQLITE_OPTIONS),
         "TEST": {"NAME": str(VAR_DIR / f"test_db{os.environ.get('PYTEST_XDIST_WORKER', '')}.sqlite3")},
     }
 
@@ -95,6 +102,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPORALFLOW = {
     "NAMESPACE": "default",
     "DEFAULT_TASK_QUEUE": "default",
+    # Extra modules with workflows/activities, e.g. the e2e tests' workloads.
+    "WORKFLOW_MODULES": [m for m in os.environ.get("TEMPORALFLOW_EXTRA_MODULES", "").split(",") if m],
 }
 
 LOGGING = {

@@ -189,11 +189,16 @@ class DjangoStore:
         alias: ``DATABASES`` alias; defaults to ``TEMPORALFLOW["DATABASE_ALIAS"]``.
         namespace: Default namespace for callers that give none (requests and
             claims carry their own).
+        clock: Epoch-seconds clock to use instead of the database's (the
+            time-skipping test environment passes one that jumps ahead).
     """
 
-    def __init__(self, alias: str | None = None, namespace: str | None = None) -> None:
+    def __init__(
+        self, alias: str | None = None, namespace: str | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
         self.alias = alias or settings.DATABASE_ALIAS
         self.namespace = namespace or settings.NAMESPACE
+        self.clock = clock
         self._dialect: Dialect | None = None
         self._pollers_seen: dict[tuple[str, str, str, str], float] = {}
         self._visible_watermark: float | None = None
@@ -217,9 +222,21 @@ class DjangoStore:
         # Typed placeholder for JSON columns, so PostgreSQL never has to guess.
         return "%s::jsonb" if self.dialect.vendor == "postgresql" else "%s"
 
+    def now(self) -> float:
+        """The store's idea of now (epoch seconds), for callers computing sleeps."""
+        return float(self.clock()) if self.clock is not None else time.time()
+
+    def _now_sql(self) -> str:
+        # An injected clock is rendered as a literal, like SQLite's Python clock.
+        if self.clock is not None:
+            return repr(float(self.clock()))
+        return self.dialect.now_sql()
+
     def _now(self, cur: Any) -> float:
+        if self.clock is not None:
+            return float(self.clock())
         if self.dialect.vendor == "postgresql":
-            cur.execute(f"SELECT {self.dialect.now_sql()}")
+            cur.execute(f"SELECT {self._now_sql()}")
             return float(cur.fetchone()[0])
         return time.time()
 
@@ -247,7 +264,7 @@ class DjangoStore:
     def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
         """Read (and on PostgreSQL lock) a run row; ``now`` comes with it."""
         cur.execute(
-            f"SELECT {_RUN_COLS}, {self.dialect.now_sql()} AS now FROM {RUN} WHERE id = %s{self.dialect.lock_suffix()}",
+            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE id = %s{self.dialect.lock_suffix()}",
             [run_pk],
         )
         return _row(cur)
@@ -306,7 +323,7 @@ class DjangoStore:
         # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
         assert n >= 1, "use _append_locked to schedule a task without an event"
         d = self.dialect
-        now = d.now_sql()
+        now = self._now_sql()
         sticky = repr(float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT))
         # SET expressions see the row's old values (standard SQL, and SQLite).
         sql = (
@@ -470,6 +487,7 @@ class DjangoStore:
             "execution_deadline": execution_deadline,
             "run_deadline": run_deadline,
             "cancel_requested": False,
+            "queries_waiting": False,
             "wft_state": WFT_SCHEDULED,
             "wft_visible_at": visible_at,
             "wft_scheduled_event_id": len(events),
@@ -571,8 +589,12 @@ class DjangoStore:
                     signal=(req.signal_name, req.signal_input) if req.signal_name is not None else None,
                 )
                 return StartWorkflowResult(run_id=run_id, started=True)
-        except IntegrityError:
-            # A concurrent start of the same workflow id won the one-running-run index.
+        except IntegrityError as exc:
+            # A concurrent start of the same workflow id won the one-running-run index
+            # (PostgreSQL names the index; SQLite names its columns).
+            text = str(exc)
+            if "tf_run_one_running_per_id" not in text and "temporalflow_run.workflow_id" not in text:
+                raise
             raise RunAlreadyStarted(
                 f"workflow {req.workflow_id!r} is already running (concurrent start)", req.workflow_id, None
             ) from None
@@ -710,7 +732,7 @@ class DjangoStore:
                 raise RunNotFound(f"run {run_pk} not found")
             cur.execute(
                 f"INSERT INTO {QUERY} (id, namespace, run_id, task_queue, query_type, args, state, created_at) "
-                f"VALUES (%s, %s, %s, %s, %s, {self._json()}, 'pending', {self.dialect.now_sql()})",
+                f"VALUES (%s, %s, %s, %s, %s, {self._json()}, 'pending', {self._now_sql()})",
                 [query_id, row[0], run_pk, row[1], query_type, _dumps(args)],
             )
             self._publish(cur, [f"query:{row[0]}:{row[1]}"])
@@ -731,7 +753,7 @@ class DjangoStore:
     def claim_queries(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[QueryTask]:
         """Claim pending queries (and ones whose claimer went silent) of this task queue."""
         d = self.dialect
-        now = d.now_sql()
+        now = self._now_sql()
         with self._atomic():
             cur = self._cursor()
             sql = d.claim(
@@ -881,7 +903,7 @@ class DjangoStore:
         if max_tasks <= 0:
             return []
         d = self.dialect
-        now = d.now_sql()
+        now = self._now_sql()
         with self._atomic():
             cur = self._cursor()
             sql = d.claim(
@@ -1378,7 +1400,7 @@ class DjangoStore:
         if max_tasks <= 0:
             return []
         d = self.dialect
-        now = d.now_sql()
+        now = self._now_sql()
         token = uuid.uuid4().hex  # one per batch: the token also names the run and scheduled event
         hb_or_stc = _sql_min("start_to_close_timeout", "heartbeat_timeout")
         lease_until = f"({now} + {hb_or_stc})"
@@ -1430,7 +1452,7 @@ class DjangoStore:
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
         """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""
         run_pk, sched, lease = _parse_token(token)
-        now = self.dialect.now_sql()
+        now = self._now_sql()
         stc_deadline = "(started_at + start_to_close_timeout)"
         new_lease = f"(CASE WHEN heartbeat_timeout IS NOT NULL THEN {_sql_min(stc_deadline, f'{now} + heartbeat_timeout')} ELSE lease_until END)"
         with self._atomic():
@@ -1644,7 +1666,7 @@ class DjangoStore:
         return sorted({r[0] for r in cur.fetchall()})
 
     def _fire_timers(self, limit: int) -> int:
-        now_sql = self.dialect.now_sql()
+        now_sql = self._now_sql()
         count = 0
         with self._atomic():
             cur = self._cursor()
@@ -1674,7 +1696,7 @@ class DjangoStore:
         return count
 
     def _expire_activities(self, limit: int) -> int:
-        now_sql = self.dialect.now_sql()
+        now_sql = self._now_sql()
         count = 0
         with self._atomic():
             cur = self._cursor()
@@ -1686,6 +1708,8 @@ class DjangoStore:
             for run_pk in run_pks:
                 run = self._lock_run(cur, run_pk)
                 if run is None or run["status"] != RUNNING:
+                    # Closing drops these rows; never leave a due row behind to spin on.
+                    cur.execute(f"DELETE FROM {ACTIVITY} WHERE run_id = %s", [run_pk])
                     continue
                 now = float(run["now"])
                 cur.execute(
@@ -1747,7 +1771,7 @@ class DjangoStore:
         self._append_locked(cur, run, now, events)
 
     def _expire_workflow_tasks(self, limit: int) -> int:
-        now_sql = self.dialect.now_sql()
+        now_sql = self._now_sql()
         count = 0
         with self._atomic():
             cur = self._cursor()
@@ -1781,7 +1805,7 @@ class DjangoStore:
         return count
 
     def _expire_runs(self, limit: int) -> int:
-        now_sql = self.dialect.now_sql()
+        now_sql = self._now_sql()
         count = 0
         with self._atomic():
             cur = self._cursor()
@@ -1843,7 +1867,7 @@ class DjangoStore:
         but claiming does not notify ``timers``: a timer loop should cap its sleep
         (about a second) so lease expiry is noticed promptly.
         """
-        now_sql = self.dialect.now_sql()
+        now_sql = self._now_sql()
         cur = self._cursor()
         cur.execute(
             f"SELECT (SELECT MIN(fire_at) FROM {TIMER}), "
@@ -1854,6 +1878,20 @@ class DjangoStore:
             f"(SELECT MIN(visible_at) FROM {ACTIVITY} WHERE state = 1 AND visible_at > {now_sql})"
         )
         return _min(*(float(v) if v is not None else None for v in cur.fetchone()))
+
+    def idle_until(self) -> tuple[bool, float | None]:
+        """``(idle, next_due)``: idle when no workflow task or activity is runnable or running
+        right now (every run waits on a timer or deadline). Used by time-skipping tests."""
+        now_sql = self._now_sql()
+        cur = self._cursor()
+        cur.execute(
+            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {RUN} WHERE (wft_state = 1 AND wft_visible_at <= {now_sql}) "
+            f"OR wft_state = 2 LIMIT 1) a), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {ACTIVITY} WHERE (state = 1 AND visible_at <= {now_sql}) "
+            f"OR state = 2 LIMIT 1) b)"
+        )
+        busy_wft, busy_act = cur.fetchone()
+        return (not busy_wft and not busy_act), self.next_due_time()
 
     # ------------------------------------------------------------------ pollers and wake-ups
 
@@ -1868,7 +1906,7 @@ class DjangoStore:
             cur = self._cursor()
             cur.execute(
                 f"INSERT INTO {POLLER} (namespace, task_queue, identity, kind, last_seen) "
-                f"VALUES (%s, %s, %s, %s, {self.dialect.now_sql()}) "
+                f"VALUES (%s, %s, %s, %s, {self._now_sql()}) "
                 f"ON CONFLICT (namespace, task_queue, identity, kind) DO UPDATE SET last_seen = excluded.last_seen",
                 [namespace, task_queue, identity, kind],
             )

@@ -107,3 +107,17 @@ def test_concurrent_signals_and_completion_keep_history_dense(store, queue):
     events = store.read_history(pk)
     assert [e.event_id for e in events] == list(range(1, len(events) + 1))
     assert sum(1 for e in events if str(e.event_type) == "WorkflowExecutionSignaled") == sent
+
+
+def test_concurrent_starts_of_one_id_start_one_run(store, queue):
+    from temporalflow.store import RunAlreadyStarted
+
+    def worker(local: DjangoStore, i: int) -> str:
+        try:
+            start(local, queue, "same-id")
+            return "started"
+        except RunAlreadyStarted:
+            return "refused"
+
+    outcomes = Counter(run_threads(worker))
+    assert outcomes == Counter({"started": 1, "refused": THREADS - 1})
