@@ -8,7 +8,6 @@ import contextvars
 import ctypes
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
@@ -100,7 +99,10 @@ class ActivityRunner:
         self.throttle_max = heartbeat_throttle_max
         self.default_throttle = default_heartbeat_throttle
         self.running: dict[str, _Attempt] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._worker_shutdown = threading.Event()
+        self._loop_thread = threading.get_ident()
 
     def _throttle(self, lease: sb.ActivityTaskLease) -> float:
         if lease.heartbeat_timeout:
@@ -137,12 +139,14 @@ class ActivityRunner:
         ctx = activity_api._Context(info=info, heartbeat=heartbeat, cancelled=threading.Event(),
                                     worker_shutdown=self._worker_shutdown, payload_converter=pc)
         attempt = _Attempt(lease, ctx)
-        self._loop_thread = threading.get_ident()
         self.running[lease.token] = attempt
+        self._idle.clear()
         try:
             await self._execute(attempt)
         finally:
             self.running.pop(lease.token, None)
+            if not self.running:
+                self._idle.set()
             if attempt.heartbeat_task is not None and not attempt.heartbeat_task.done():
                 attempt.heartbeat_task.cancel()
 
@@ -284,9 +288,8 @@ class ActivityRunner:
 
     async def wait_all(self, timeout: float | None) -> bool:
         """Wait until no attempt runs (True) or ``timeout`` passes (False)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.running:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
         return True

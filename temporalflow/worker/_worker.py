@@ -106,7 +106,9 @@ class Worker:
         self._throttle_default = default_heartbeat_throttle_interval.total_seconds()
         self._started = False
         self._stopping = False
-        self._stopped: asyncio.Event | None = None  # created on the running loop
+        # asyncio.Event binds to a loop only when first awaited, so these can be made here.
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._run_task: asyncio.Task[Any] | None = None
@@ -136,7 +138,7 @@ class Worker:
     @property
     def is_shutdown(self) -> bool:
         """True once shutdown finished."""
-        return self._stopped is not None and self._stopped.is_set()
+        return self._stopped.is_set()
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -145,8 +147,6 @@ class Worker:
         if self._started:
             raise RuntimeError("Already started")
         self._started = True
-        self._stopped = asyncio.Event()
-        self._stop_requested = asyncio.Event()
         self._wft_slots = _Slots(self._max_wft)
         self._act_slots = _Slots(self._max_act)
         if self._workflows is not None:
@@ -189,13 +189,11 @@ class Worker:
             return
         self._stopping = True
         self._stop_requested.set()
-        assert self._stopped is not None
         await self._stopped.wait()
 
     async def __aenter__(self) -> Worker:
         self._run_task = asyncio.create_task(self.run(), name="temporalflow-worker")
-        while not hasattr(self, "_stop_requested"):
-            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let run() start its pollers
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -221,7 +219,6 @@ class Worker:
             self._wf_executor.shutdown(wait=False)
         if self._own_activity_executor and self._activity_executor is not None:
             self._activity_executor.shutdown(wait=False)
-        assert self._stopped is not None
         self._stopped.set()
         logger.info("Worker %s stopped", self._identity)
 
