@@ -98,10 +98,14 @@ class WorkflowRun(models.Model):
     """
 
     namespace = _ns_field()
-    workflow_id = models.CharField("workflow id", max_length=255, help_text="Business identifier chosen by the starter.")
+    workflow_id = models.CharField(
+        "workflow id", max_length=255, help_text="Business identifier chosen by the starter."
+    )
     run_id = models.CharField("run id", max_length=36, unique=True, help_text="UUID of this run.")
     workflow_type = models.CharField("workflow type", max_length=255, help_text="Registered workflow name.")
-    task_queue = models.CharField("task queue", max_length=255, help_text="Queue whose workers run this workflow.")
+    task_queue = models.CharField(
+        "task queue", max_length=255, help_text="Queue whose workers run this workflow."
+    )
     status = models.PositiveSmallIntegerField(
         "status", choices=RunStatus.choices, default=RunStatus.RUNNING, help_text="Execution status."
     )
@@ -112,13 +116,21 @@ class WorkflowRun(models.Model):
     close_time = models.DateTimeField("close time", null=True, blank=True, help_text="When the run closed.")
     start_ts = models.FloatField("start (epoch)", help_text="Start time as epoch seconds (engine use).")
     execution_ts = models.FloatField("execution (epoch)", help_text="Execution time as epoch seconds.")
-    close_ts = models.FloatField("close (epoch)", null=True, blank=True, help_text="Close time as epoch seconds.")
+    close_ts = models.FloatField(
+        "close (epoch)", null=True, blank=True, help_text="Close time as epoch seconds."
+    )
     next_event_id = models.PositiveIntegerField(
         "next event id", default=1, help_text="History length + 1; the run's version."
     )
-    first_run_id = models.CharField("first run id", max_length=36, help_text="Run id of the first run of the chain.")
+    first_run_id = models.CharField(
+        "first run id", max_length=36, help_text="Run id of the first run of the chain."
+    )
     continued_from_run_id = models.CharField(
-        "continued from", max_length=36, blank=True, default="", help_text="Run this one continued as new from."
+        "continued from",
+        max_length=36,
+        blank=True,
+        default="",
+        help_text="Run this one continued as new from.",
     )
     parent_workflow_id = models.CharField(
         "parent workflow id", max_length=255, null=True, blank=True, help_text="Parent of a child workflow."
@@ -126,7 +138,9 @@ class WorkflowRun(models.Model):
     parent_run_id = models.CharField(
         "parent run id", max_length=36, null=True, blank=True, help_text="Parent run of a child workflow."
     )
-    memo = models.JSONField("memo", default=dict, blank=True, help_text="Non-indexed payloads attached to the run.")
+    memo = models.JSONField(
+        "memo", default=dict, blank=True, help_text="Non-indexed payloads attached to the run."
+    )
     search_attributes = models.JSONField(
         "search attributes", default=dict, blank=True, help_text="Indexed attributes for list filters."
     )
@@ -135,23 +149,34 @@ class WorkflowRun(models.Model):
     )
     cron_schedule = models.CharField("cron schedule", max_length=255, blank=True, default="")
     request_id = models.CharField(
-        "request id", max_length=64, blank=True, default="", help_text="Start request id (idempotent retries)."
+        "request id",
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Start request id (idempotent retries).",
     )
-    identity = models.CharField("identity", max_length=255, blank=True, default="", help_text="Who started the run.")
+    identity = models.CharField(
+        "identity", max_length=255, blank=True, default="", help_text="Who started the run."
+    )
     execution_timeout = models.FloatField("execution timeout", null=True, blank=True, help_text="Seconds.")
     run_timeout = models.FloatField("run timeout", null=True, blank=True, help_text="Seconds.")
     task_timeout = models.FloatField("workflow task timeout", default=10.0, help_text="Seconds.")
     execution_deadline = models.FloatField(
-        "execution deadline", null=True, blank=True,
+        "execution deadline",
+        null=True,
+        blank=True,
         help_text="Epoch seconds when the whole chain (across continue-as-new) times out.",
     )
     run_deadline = models.FloatField(
-        "run deadline", null=True, blank=True,
+        "run deadline",
+        null=True,
+        blank=True,
         help_text="Epoch seconds when this run times out: min(run timeout, execution deadline).",
     )
     cancel_requested = models.BooleanField("cancel requested", default=False)
     queries_waiting = models.BooleanField(
-        "queries waiting", default=False,
+        "queries waiting",
+        default=False,
         help_text="Queries wait for the in-flight workflow task; its completion wakes query pollers.",
     )
 
@@ -160,15 +185,23 @@ class WorkflowRun(models.Model):
         "workflow task state", choices=WorkflowTaskState.choices, default=WorkflowTaskState.NONE
     )
     wft_visible_at = models.FloatField(
-        "workflow task visible at", null=True, blank=True, help_text="Epoch seconds when a scheduled task is due."
+        "workflow task visible at",
+        null=True,
+        blank=True,
+        help_text="Epoch seconds when a scheduled task is due.",
     )
-    wft_scheduled_event_id = models.PositiveIntegerField("workflow task scheduled event", null=True, blank=True)
+    wft_scheduled_event_id = models.PositiveIntegerField(
+        "workflow task scheduled event", null=True, blank=True
+    )
     wft_started_event_id = models.PositiveIntegerField(
         "workflow task started event", null=True, blank=True, help_text="Fences the task's completion."
     )
     wft_attempt = models.PositiveIntegerField("workflow task attempt", default=1)
     wft_lease_until = models.FloatField(
-        "workflow task lease until", null=True, blank=True, help_text="A started task times out at this epoch time."
+        "workflow task lease until",
+        null=True,
+        blank=True,
+        help_text="A started task times out at this epoch time.",
     )
     wft_dirty = models.BooleanField(
         "new events during task", default=False, help_text="Events arrived while the task was started."
@@ -177,7 +210,10 @@ class WorkflowRun(models.Model):
         "sticky worker", max_length=255, blank=True, default="", help_text="Worker caching this run."
     )
     sticky_until = models.FloatField(
-        "sticky until", null=True, blank=True, help_text="Other workers may take the next task after this time."
+        "sticky until",
+        null=True,
+        blank=True,
+        help_text="Other workers may take the next task after this time.",
     )
 
     class Meta:
@@ -234,7 +270,9 @@ class HistoryEvent(models.Model):
     event_id = models.PositiveIntegerField("event id", help_text="Position in the history, from 1.")
     event_type = models.CharField("event type", max_length=64, help_text="Temporal event type name.")
     event_time = models.FloatField("event time", help_text="Epoch seconds when the event was written.")
-    attributes = models.TextField("attributes", help_text="Event attributes as compact JSON (Temporal field names).")
+    attributes = models.TextField(
+        "attributes", help_text="Event attributes as compact JSON (Temporal field names)."
+    )
 
     class Meta:
         db_table = "temporalflow_event"
@@ -256,7 +294,9 @@ class ActivityTask(models.Model):
     """
 
     namespace = _ns_field()
-    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run")
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run"
+    )
     # Copied from the run so a claim's RETURNING has everything a lease needs (no join).
     workflow_id = models.CharField("workflow id", max_length=255)
     workflow_run_id = models.CharField("workflow run id", max_length=36)
@@ -275,10 +315,16 @@ class ActivityTask(models.Model):
     lease_token = models.CharField("lease token", max_length=32, blank=True, default="")
     started_at = models.FloatField("started at", null=True, blank=True)
     lease_until = models.FloatField(
-        "lease until", null=True, blank=True, help_text="min(start-to-close, heartbeat) deadline of the attempt."
+        "lease until",
+        null=True,
+        blank=True,
+        help_text="min(start-to-close, heartbeat) deadline of the attempt.",
     )
     timeout_at = models.FloatField(
-        "next deadline", null=True, blank=True, help_text="Earliest deadline in the current state (timeout sweep)."
+        "next deadline",
+        null=True,
+        blank=True,
+        help_text="Earliest deadline in the current state (timeout sweep).",
     )
     schedule_to_close_deadline = models.FloatField("schedule-to-close deadline", null=True, blank=True)
     schedule_to_start_deadline = models.FloatField("schedule-to-start deadline", null=True, blank=True)
@@ -308,9 +354,13 @@ class ActivityTask(models.Model):
                 name="tf_activity_claim",
             ),
             models.Index(
-                fields=["visible_at"], condition=Q(state=ActivityTaskState.SCHEDULED), name="tf_activity_visible"
+                fields=["visible_at"],
+                condition=Q(state=ActivityTaskState.SCHEDULED),
+                name="tf_activity_visible",
             ),
-            models.Index(fields=["timeout_at"], condition=Q(timeout_at__isnull=False), name="tf_activity_timeout"),
+            models.Index(
+                fields=["timeout_at"], condition=Q(timeout_at__isnull=False), name="tf_activity_timeout"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -348,7 +398,9 @@ class WorkflowQuery(models.Model):
     query_type = models.CharField("query type", max_length=255)
     args = models.JSONField("arguments", null=True, blank=True)
     state = models.CharField("state", max_length=16, choices=QueryState.choices, default=QueryState.PENDING)
-    answer = models.JSONField("answer", null=True, blank=True, help_text='{"result": ...} or {"failure": ...}.')
+    answer = models.JSONField(
+        "answer", null=True, blank=True, help_text='{"result": ...} or {"failure": ...}.'
+    )
     created_at = models.FloatField("created at")
     claimed_at = models.FloatField(
         "claimed at", null=True, blank=True, help_text="A claim older than a short lease may be re-claimed."
@@ -376,8 +428,12 @@ class WorkflowUpdate(models.Model):
     name = models.CharField("update name", max_length=255)
     args = models.JSONField("arguments", null=True, blank=True)
     identity = models.CharField("identity", max_length=255, blank=True, default="")
-    stage = models.CharField("stage", max_length=16, choices=UpdateStage.choices, default=UpdateStage.ADMITTED)
-    outcome = models.JSONField("outcome", null=True, blank=True, help_text='{"success": ...} or {"failure": ...}.')
+    stage = models.CharField(
+        "stage", max_length=16, choices=UpdateStage.choices, default=UpdateStage.ADMITTED
+    )
+    outcome = models.JSONField(
+        "outcome", null=True, blank=True, help_text='{"success": ...} or {"failure": ...}.'
+    )
     admitted_event_id = models.PositiveIntegerField(
         "admitted at event", help_text="The run's next event id when admitted (orders it against tasks)."
     )
@@ -406,5 +462,7 @@ class TaskQueuePoller(models.Model):
         verbose_name = "task queue poller"
         verbose_name_plural = "task queue pollers"
         constraints = [
-            models.UniqueConstraint(fields=["namespace", "task_queue", "identity", "kind"], name="tf_poller_unique"),
+            models.UniqueConstraint(
+                fields=["namespace", "task_queue", "identity", "kind"], name="tf_poller_unique"
+            ),
         ]

@@ -37,8 +37,10 @@ class Dialect:
         """
         return repr(time.time())
 
-    def claim(self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str) -> str:
-        """``UPDATE table SET update_set WHERE id IN (<up to limit rows matching where>) RETURNING returning``."""
+    def claim(
+        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str
+    ) -> str:
+        """``UPDATE table SET update_set WHERE id IN (<limit rows matching where>) RETURNING returning``."""
         return (
             f"UPDATE {table} SET {update_set} WHERE id IN "
             f"(SELECT id FROM {table} WHERE {where} ORDER BY {order_by} LIMIT {int(limit)}) "
@@ -68,7 +70,9 @@ class PostgresDialect(Dialect):
         # statement touches (and its RETURNING) sees the same "now".
         return "extract(epoch from statement_timestamp())::float8"
 
-    def claim(self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str) -> str:
+    def claim(
+        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str
+    ) -> str:
         # MATERIALIZED keeps the locking subquery from being inlined (and re-run).
         return (
             f"WITH c AS MATERIALIZED (SELECT id FROM {table} WHERE {where} ORDER BY {order_by} "

@@ -114,9 +114,14 @@ class Hub:
         self._subs: dict[str, set[LocalSubscription]] = {}
         self._listeners: dict[str, _Listener] = {}
 
-    def subscribe(self, channel: str, alias: str | None = None, poll_interval: float | None = None) -> LocalSubscription:
-        """Subscribe to ``channel``. With ``alias`` on PostgreSQL, cross-process
-        notifications arrive via LISTEN; otherwise ``poll_interval`` bounds each wait."""
+    def subscribe(
+        self, channel: str, alias: str | None = None, poll_interval: float | None = None
+    ) -> LocalSubscription:
+        """Subscribe to ``channel``.
+
+        With ``alias`` on PostgreSQL, cross-process notifications arrive via
+        LISTEN; otherwise ``poll_interval`` bounds each wait.
+        """
         sub = LocalSubscription(self, channel, alias, poll_interval)
         with self._lock:
             self._subs.setdefault(channel, set()).add(sub)
@@ -202,8 +207,22 @@ class _Listener:
         # Django's own connection parameters for the alias (they already point at
         # the test database under pytest-django), minus Django-only keys.
         params = connections[self.alias].get_connection_params()
-        keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert",
-                "sslkey", "options", "application_name", "connect_timeout", "passfile", "service"}
+        keep = {
+            "dbname",
+            "user",
+            "password",
+            "host",
+            "port",
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "options",
+            "application_name",
+            "connect_timeout",
+            "passfile",
+            "service",
+        }
         return {k: v for k, v in params.items() if k in keep and v not in (None, "")}
 
     async def _run(self) -> None:
@@ -225,7 +244,9 @@ class _Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost or refused: retry with backoff
-                logger.warning("LISTEN connection for %r lost (%s); reconnecting in %.1fs", self.alias, exc, backoff)
+                logger.warning(
+                    "LISTEN connection for %r lost (%s); reconnecting in %.1fs", self.alias, exc, backoff
+                )
             self.ready.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)

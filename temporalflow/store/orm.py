@@ -106,15 +106,19 @@ _FAILED_LIKE = {RunStatus.FAILED, RunStatus.CANCELED, RunStatus.TERMINATED, RunS
 
 _RUN_COLS = (
     "id, namespace, workflow_id, run_id, workflow_type, task_queue, status, next_event_id, first_run_id, "
-    "parent_workflow_id, parent_run_id, memo, search_attributes, retry_policy, execution_timeout, run_timeout, "
-    "task_timeout, execution_deadline, run_deadline, wft_state, wft_scheduled_event_id, wft_started_event_id, "
-    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, request_id, start_ts, "
+    "parent_workflow_id, parent_run_id, memo, search_attributes, retry_policy, execution_timeout, "
+    "run_timeout, "
+    "task_timeout, execution_deadline, run_deadline, wft_state, wft_scheduled_event_id, "
+    "wft_started_event_id, "
+    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, "
+    "request_id, start_ts, "
     "close_ts, execution_ts, cron_schedule"
 )
 
 _ACT_COLS = (
     "id, namespace, run_id, workflow_id, workflow_run_id, workflow_type, scheduled_event_id, activity_id, "
-    "activity_type, task_queue, input, header, attempt, state, visible_at, lease_token, started_at, lease_until, "
+    "activity_type, task_queue, input, header, attempt, state, visible_at, lease_token, started_at, "
+    "lease_until, "
     "timeout_at, schedule_to_close_deadline, schedule_to_start_deadline, schedule_to_close_timeout, "
     "schedule_to_start_timeout, start_to_close_timeout, heartbeat_timeout, retry_policy, heartbeat_details, "
     "last_failure, cancel_requested, scheduled_time, current_attempt_scheduled_time, identity"
@@ -166,7 +170,9 @@ def _parse_token(token: str) -> tuple[int, int, str]:
         raise StaleTask(f"malformed activity task token {token!r}") from None
 
 
-def _wft_scheduled(task_queue: str, task_timeout: float, attempt: int = 1) -> tuple[EventType, dict[str, Any]]:
+def _wft_scheduled(
+    task_queue: str, task_timeout: float, attempt: int = 1
+) -> tuple[EventType, dict[str, Any]]:
     return EventType.WORKFLOW_TASK_SCHEDULED, {
         "task_queue": {"name": task_queue},
         "start_to_close_timeout": task_timeout,
@@ -247,7 +253,12 @@ class DjangoStore:
         return connections[self.alias].ops.adapt_datetimefield_value(datetime.fromtimestamp(ts, tz=UTC))
 
     def _insert_events(
-        self, cur: Any, run_pk: int, first_id: int, now: float, events: Sequence[tuple[EventType, dict[str, Any]]]
+        self,
+        cur: Any,
+        run_pk: int,
+        first_id: int,
+        now: float,
+        events: Sequence[tuple[EventType, dict[str, Any]]],
     ) -> None:
         """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs)."""
         for start in range(0, len(events), _EVENT_ROWS_PER_INSERT):
@@ -264,12 +275,15 @@ class DjangoStore:
     def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
         """Read (and on PostgreSQL lock) a run row; ``now`` comes with it."""
         cur.execute(
-            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE id = %s{self.dialect.lock_suffix()}",
+            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE id = "
+            f"%s{self.dialect.lock_suffix()}",
             [run_pk],
         )
         return _row(cur)
 
-    def _find_run(self, cur: Any, namespace: str, workflow_id: str, run_id: str | None, lock: bool = False) -> dict[str, Any]:
+    def _find_run(
+        self, cur: Any, namespace: str, workflow_id: str, run_id: str | None, lock: bool = False
+    ) -> dict[str, Any]:
         sql = f"SELECT {_RUN_COLS} FROM {RUN} WHERE namespace = %s AND workflow_id = %s"
         params: list[Any] = [namespace, workflow_id]
         if run_id:
@@ -282,7 +296,9 @@ class DjangoStore:
         row = _row(cur)
         if row is None:
             raise RunNotFound(
-                f"workflow {workflow_id!r}" + (f" run {run_id!r}" if run_id else "") + f" not found in {namespace!r}"
+                f"workflow {workflow_id!r}"
+                + (f" run {run_id!r}" if run_id else "")
+                + f" not found in {namespace!r}"
             )
         return row
 
@@ -322,7 +338,6 @@ class DjangoStore:
         """
         # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
         assert n >= 1, "use _append_locked to schedule a task without an event"
-        d = self.dialect
         now = self._now_sql()
         sticky = repr(float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT))
         # SET expressions see the row's old values (standard SQL, and SQLite).
@@ -360,9 +375,16 @@ class DjangoStore:
         if scheduled:
             chans.append(f"wft:{row['namespace']}:{row['task_queue']}")
         self._publish(cur, chans)
-        return {"id": run_pk, "first_id": first_id, "now": now_f, "scheduled": first_id + n if scheduled else None}
+        return {
+            "id": run_pk,
+            "first_id": first_id,
+            "now": now_f,
+            "scheduled": first_id + n if scheduled else None,
+        }
 
-    def _drop_run_rows(self, cur: Any, run_pk: int, *, answer_queries: dict[str, Any] | None = None) -> list[str]:
+    def _drop_run_rows(
+        self, cur: Any, run_pk: int, *, answer_queries: dict[str, Any] | None = None
+    ) -> list[str]:
         """Delete a closing run's activity and timer rows and settle its pending updates.
 
         With ``answer_queries`` (a failure dict), pending queries are answered with it.
@@ -449,12 +471,19 @@ class DjangoStore:
             ),
             "header": header or {},
         }
-        events: list[tuple[EventType, dict[str, Any]]] = [(EventType.WORKFLOW_EXECUTION_STARTED, started_attrs)]
+        events: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.WORKFLOW_EXECUTION_STARTED, started_attrs)
+        ]
         if signal is not None:
             events.append(
                 (
                     EventType.WORKFLOW_EXECUTION_SIGNALED,
-                    {"signal_name": signal[0], "input": signal[1], "identity": identity, "header": header or {}},
+                    {
+                        "signal_name": signal[0],
+                        "input": signal[1],
+                        "identity": identity,
+                        "header": header or {},
+                    },
                 )
             )
         events.append(_wft_scheduled(task_queue, task_timeout))
@@ -509,15 +538,20 @@ class DjangoStore:
         self._publish(cur, channels)
         return run_pk, run_id
 
-    def _close_run(self, cur: Any, run: dict[str, Any], now: float, status: RunStatus, next_event_id: int) -> None:
+    def _close_run(
+        self, cur: Any, run: dict[str, Any], now: float, status: RunStatus, next_event_id: int
+    ) -> None:
         cur.execute(
-            f"UPDATE {RUN} SET status = %s, close_time = %s, close_ts = %s, next_event_id = %s, wft_state = 0, "
+            f"UPDATE {RUN} SET status = %s, close_time = %s, close_ts = %s, next_event_id = %s, wft_state = "
+            "0, "
             f"wft_visible_at = NULL, wft_lease_until = NULL, wft_dirty = FALSE, sticky_identity = '', "
             f"sticky_until = NULL WHERE id = %s",
             [int(status), self._dt(now), now, next_event_id, run["id"]],
         )
 
-    def _terminate_locked(self, cur: Any, run: dict[str, Any], now: float, reason: str, details: Any, identity: str) -> None:
+    def _terminate_locked(
+        self, cur: Any, run: dict[str, Any], now: float, reason: str, details: Any, identity: str
+    ) -> None:
         eid = run["next_event_id"]
         self._close_run(cur, run, now, RunStatus.TERMINATED, eid + 1)
         self._insert_events(
@@ -525,9 +559,16 @@ class DjangoStore:
             run["id"],
             eid,
             now,
-            [(EventType.WORKFLOW_EXECUTION_TERMINATED, {"reason": reason, "details": details, "identity": identity})],
+            [
+                (
+                    EventType.WORKFLOW_EXECUTION_TERMINATED,
+                    {"reason": reason, "details": details, "identity": identity},
+                )
+            ],
         )
-        extra = self._drop_run_rows(cur, run["id"], answer_queries={"message": f"workflow terminated: {reason}"})
+        extra = self._drop_run_rows(
+            cur, run["id"], answer_queries={"message": f"workflow terminated: {reason}"}
+        )
         self._publish(cur, [f"run:{run['id']}", *extra])
 
     def start_workflow(self, request: StartWorkflowRequest) -> StartWorkflowResult:
@@ -544,13 +585,20 @@ class DjangoStore:
                         return StartWorkflowResult(run_id=latest["run_id"], started=True)
                     if latest["status"] == RUNNING:
                         if req.signal_name is not None:
-                            self._signal_locked(cur, latest["id"], req.signal_name, req.signal_input, req.identity, req.header)
+                            self._signal_locked(
+                                cur, latest["id"], req.signal_name, req.signal_input, req.identity, req.header
+                            )
                             return StartWorkflowResult(run_id=latest["run_id"], started=False)
                         if req.id_conflict_policy == 2:  # USE_EXISTING
                             return StartWorkflowResult(run_id=latest["run_id"], started=False)
                         if req.id_conflict_policy == 3 or req.id_reuse_policy == 4:  # TERMINATE_*
                             self._terminate_locked(
-                                cur, latest, now, "terminated by a new start (id conflict policy)", None, req.identity
+                                cur,
+                                latest,
+                                now,
+                                "terminated by a new start (id conflict policy)",
+                                None,
+                                req.identity,
                             )
                         else:
                             raise RunAlreadyStarted(
@@ -628,7 +676,9 @@ class DjangoStore:
             parent_run_id=row["parent_run_id"],
         )
 
-    def read_history(self, run_pk: int, after_event_id: int = 0, limit: int | None = None) -> list[HistoryEvent]:
+    def read_history(
+        self, run_pk: int, after_event_id: int = 0, limit: int | None = None
+    ) -> list[HistoryEvent]:
         """Events with id > ``after_event_id``, in order."""
         sql = (
             f"SELECT event_id, event_type, event_time, attributes FROM {EVENT} "
@@ -639,12 +689,20 @@ class DjangoStore:
         cur = self._cursor()
         cur.execute(sql, [run_pk, after_event_id])
         return [
-            HistoryEvent(event_id=r[0], event_type=EventType(r[1]), event_time=r[2], attributes=json.loads(r[3]))
+            HistoryEvent(
+                event_id=r[0], event_type=EventType(r[1]), event_time=r[2], attributes=json.loads(r[3])
+            )
             for r in cur.fetchall()
         ]
 
     def _signal_locked(
-        self, cur: Any, run_pk: int, name: str, input: PayloadsJSON | None, identity: str, header: dict[str, Any] | None
+        self,
+        cur: Any,
+        run_pk: int,
+        name: str,
+        input: PayloadsJSON | None,
+        identity: str,
+        header: dict[str, Any] | None,
     ) -> None:
         attrs = {"signal_name": name, "input": input, "identity": identity, "header": header or {}}
         done = self._append(
@@ -674,18 +732,25 @@ class DjangoStore:
         with self._atomic():
             cur = self._cursor()
             target, params = self._target(namespace, workflow_id, run_id)
-            done = self._append(cur, target, params, 1, lambda first, now: [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)])
+            done = self._append(
+                cur, target, params, 1, lambda first, now: [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)]
+            )
             if done is None:
                 self._raise_not_open(cur, namespace, workflow_id, run_id)
 
-    def request_cancel(self, namespace: str, workflow_id: str, run_id: str | None, identity: str = "") -> None:
+    def request_cancel(
+        self, namespace: str, workflow_id: str, run_id: str | None, identity: str = ""
+    ) -> None:
         """Append WorkflowExecutionCancelRequested (once) and schedule a workflow task."""
         attrs = {"cause": "", "identity": identity}
         with self._atomic():
             cur = self._cursor()
             target, params = self._target(namespace, workflow_id, run_id)
             done = self._append(
-                cur, target, params, 1,
+                cur,
+                target,
+                params,
+                1,
                 lambda first, now: [(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, attrs)],
                 extra_set=", cancel_requested = TRUE",
                 extra_where=" AND cancel_requested = FALSE",
@@ -694,7 +759,8 @@ class DjangoStore:
                 row = self._find_run(cur, namespace, workflow_id, run_id)
                 if row["status"] != RUNNING:
                     raise RunClosed(
-                        f"workflow {workflow_id!r} run {row['run_id']} is closed ({RunStatus(row['status']).name})"
+                        f"workflow {workflow_id!r} run {row['run_id']} is closed "
+                        f"({RunStatus(row['status']).name})"
                     )
                 # Already requested: a second request is a no-op, as in Temporal.
 
@@ -712,7 +778,10 @@ class DjangoStore:
             cur = self._cursor()
             run = self._find_run(cur, namespace, workflow_id, run_id, lock=True)
             if run["status"] != RUNNING:
-                raise RunClosed(f"workflow {workflow_id!r} run {run['run_id']} is closed ({RunStatus(run['status']).name})")
+                raise RunClosed(
+                    f"workflow {workflow_id!r} run {run['run_id']} is closed "
+                    f"({RunStatus(run['status']).name})"
+                )
             self._terminate_locked(cur, run, self._now(cur), reason, details, identity)
 
     # ------------------------------------------------------------------ queries and updates
@@ -725,13 +794,15 @@ class DjangoStore:
             # Flag the run so the completion of its in-flight workflow task wakes query
             # pollers: a query is answered only once the events before it were processed.
             cur.execute(
-                f"UPDATE {RUN} SET queries_waiting = TRUE WHERE id = %s RETURNING namespace, task_queue", [run_pk]
+                f"UPDATE {RUN} SET queries_waiting = TRUE WHERE id = %s RETURNING namespace, task_queue",
+                [run_pk],
             )
             row = cur.fetchone()
             if row is None:
                 raise RunNotFound(f"run {run_pk} not found")
             cur.execute(
-                f"INSERT INTO {QUERY} (id, namespace, run_id, task_queue, query_type, args, state, created_at) "
+                f"INSERT INTO {QUERY} (id, namespace, run_id, task_queue, query_type, args, state, "
+                "created_at) "
                 f"VALUES (%s, %s, %s, %s, %s, {self._json()}, 'pending', {self._now_sql()})",
                 [query_id, row[0], run_pk, row[1], query_type, _dumps(args)],
             )
@@ -750,7 +821,9 @@ class DjangoStore:
         answer = _loads(row[1]) or {}
         return QueryAnswer(result=answer.get("result"), failure=answer.get("failure"))
 
-    def claim_queries(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[QueryTask]:
+    def claim_queries(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int
+    ) -> list[QueryTask]:
         """Claim pending queries (and ones whose claimer went silent) of this task queue."""
         d = self.dialect
         now = self._now_sql()
@@ -796,7 +869,8 @@ class DjangoStore:
     def _run_names(self, cur: Any, run_pks: set[int]) -> dict[int, tuple[str, str, str, str]]:
         marks = ",".join(["%s"] * len(run_pks))
         cur.execute(
-            f"SELECT id, namespace, workflow_id, run_id, workflow_type FROM {RUN} WHERE id IN ({marks})", list(run_pks)
+            f"SELECT id, namespace, workflow_id, run_id, workflow_type FROM {RUN} WHERE id IN ({marks})",
+            list(run_pks),
         )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in cur.fetchall()}
 
@@ -806,7 +880,8 @@ class DjangoStore:
         with self._atomic():
             cur = self._cursor()
             cur.execute(
-                f"UPDATE {QUERY} SET state = 'answered', answer = {self._json()} WHERE id = %s AND state <> 'answered'",
+                f"UPDATE {QUERY} SET state = 'answered', answer = {self._json()} WHERE id = %s AND state <> "
+                "'answered'",
                 [_dumps(payload), query_id],
             )
             if cur.rowcount:
@@ -857,10 +932,16 @@ class DjangoStore:
     def _outcome(update_id: str, run_id: str, stage: str, outcome_json: Any) -> UpdateOutcome:
         outcome = _loads(outcome_json) or {}
         return UpdateOutcome(
-            update_id=update_id, run_id=run_id, stage=stage, result=outcome.get("success"), failure=outcome.get("failure")
+            update_id=update_id,
+            run_id=run_id,
+            stage=stage,
+            result=outcome.get("success"),
+            failure=outcome.get("failure"),
         )
 
-    def get_update_outcome(self, namespace: str, workflow_id: str, run_id: str | None, update_id: str) -> UpdateOutcome:
+    def get_update_outcome(
+        self, namespace: str, workflow_id: str, run_id: str | None, update_id: str
+    ) -> UpdateOutcome:
         """Where the update stands; ``UpdateNotFound``."""
         sql = (
             f"SELECT u.stage, u.outcome, r.run_id FROM {UPDATE} u JOIN {RUN} r ON r.id = u.run_id "
@@ -909,13 +990,15 @@ class DjangoStore:
             sql = d.claim(
                 RUN,
                 where=(
-                    f"namespace = %(ns)s AND task_queue = %(q)s AND wft_state = 1 AND wft_visible_at <= {now} "
+                    "namespace = %(ns)s AND task_queue = %(q)s AND wft_state = 1 AND wft_visible_at <= "
+                    f"{now} "
                     f"AND (sticky_identity = '' OR sticky_identity = %(me)s OR sticky_until <= {now})"
                 ),
                 order_by="wft_visible_at",
                 limit=max_tasks,
                 update_set=(
-                    f"wft_state = 2, wft_started_event_id = next_event_id, next_event_id = next_event_id + 1, "
+                    "wft_state = 2, wft_started_event_id = next_event_id, next_event_id = next_event_id + "
+                    "1, "
                     f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
                 ),
                 returning=(
@@ -931,8 +1014,13 @@ class DjangoStore:
             params: list[Any] = []
             for r in rows:
                 _, attrs = _wft_started(r["wft_scheduled_event_id"], identity)
-                params += [r["id"], r["wft_started_event_id"], str(EventType.WORKFLOW_TASK_STARTED), float(r["now"]),
-                           _dumps(attrs)]
+                params += [
+                    r["id"],
+                    r["wft_started_event_id"],
+                    str(EventType.WORKFLOW_TASK_STARTED),
+                    float(r["now"]),
+                    _dumps(attrs),
+                ]
             cur.execute(
                 f"INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) VALUES "
                 + ",".join(["(%s,%s,%s,%s,%s)"] * len(rows)),
@@ -965,7 +1053,8 @@ class DjangoStore:
             or run["wft_started_event_id"] != lease.started_event_id
         ):
             raise StaleTask(
-                f"workflow task {lease.started_event_id} of {lease.workflow_id!r} run {lease.run_id} is no longer current"
+                f"workflow task {lease.started_event_id} of {lease.workflow_id!r} run {lease.run_id} is no "
+                "longer current"
             )
         return run
 
@@ -978,7 +1067,8 @@ class DjangoStore:
         if cur.fetchone():
             return True
         cur.execute(
-            f"SELECT 1 FROM {UPDATE} WHERE run_id = %s AND stage = 'admitted' AND admitted_event_id > %s LIMIT 1",
+            f"SELECT 1 FROM {UPDATE} WHERE run_id = %s AND stage = 'admitted' AND admitted_event_id > %s "
+            "LIMIT 1",
             [run_pk, started_event_id],
         )
         return cur.fetchone() is not None
@@ -996,7 +1086,11 @@ class DjangoStore:
             cur = self._cursor()
             run = self._lock_for_lease(cur, lease)
             now = float(run["now"])
-            if closing is not None and run["wft_dirty"] and self._has_unhandled(cur, run["id"], lease.started_event_id):
+            if (
+                closing is not None
+                and run["wft_dirty"]
+                and self._has_unhandled(cur, run["id"], lease.started_event_id)
+            ):
                 return self._reject_closing(cur, run, lease, now, identity)
             return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
 
@@ -1018,7 +1112,8 @@ class DjangoStore:
             _wft_scheduled(run["task_queue"], run["task_timeout"]),
         ]
         cur.execute(
-            f"UPDATE {RUN} SET next_event_id = %s, wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, "
+            f"UPDATE {RUN} SET next_event_id = %s, wft_state = 1, wft_scheduled_event_id = %s, "
+            "wft_visible_at = %s, "
             f"wft_started_event_id = NULL, wft_lease_until = NULL, wft_dirty = FALSE, wft_attempt = 1, "
             f"sticky_identity = '', sticky_until = NULL WHERE id = %s",
             [first + 2, first + 1, now, run["id"]],
@@ -1086,7 +1181,8 @@ class DjangoStore:
         if cancel_ids:
             marks = ",".join(["%s"] * len(cancel_ids))
             cur.execute(
-                f"SELECT scheduled_event_id, state FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id IN ({marks})",
+                f"SELECT scheduled_event_id, state FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id "
+                f"IN ({marks})",
                 [run_pk, *cancel_ids],
             )
             act_state = dict(cur.fetchall())
@@ -1095,7 +1191,8 @@ class DjangoStore:
         if completing:
             marks = ",".join(["%s"] * len(completing))
             cur.execute(
-                f"SELECT update_id, accepted_event_id FROM {UPDATE} WHERE run_id = %s AND update_id IN ({marks})",
+                f"SELECT update_id, accepted_event_id FROM {UPDATE} WHERE run_id = %s AND update_id IN "
+                f"({marks})",
                 [run_pk, *completing],
             )
             accepted_ids = {r[0]: r[1] for r in cur.fetchall() if r[1] is not None}
@@ -1105,7 +1202,9 @@ class DjangoStore:
         cancel_timers: list[str] = []
         cancel_now: list[int] = []  # unstarted activities: deleted + ActivityTaskCanceled
         cancel_started: list[int] = []  # started activities: the heartbeat tells them
-        update_changes: list[tuple[str, str, Any, int | None]] = []  # (update_id, stage, outcome, accepted_id)
+        update_changes: list[
+            tuple[str, str, Any, int | None]
+        ] = []  # (update_id, stage, outcome, accepted_id)
         new_run_id: str | None = None
 
         for cmd in cmds:
@@ -1114,8 +1213,12 @@ class DjangoStore:
             if isinstance(cmd, ScheduleActivityTask):
                 values = self._activity_values(run, cmd, now)
                 assert ev is not None
-                for k in ("schedule_to_close_timeout", "start_to_close_timeout", "schedule_to_start_timeout",
-                          "heartbeat_timeout"):
+                for k in (
+                    "schedule_to_close_timeout",
+                    "start_to_close_timeout",
+                    "schedule_to_start_timeout",
+                    "heartbeat_timeout",
+                ):
                     ev[1][k] = values[k]
                 new_activities.append((eid, cmd, values))
             elif isinstance(cmd, RequestCancelActivityTask):
@@ -1148,7 +1251,12 @@ class DjangoStore:
                 events.append(
                     (
                         EventType.ACTIVITY_TASK_CANCELED,
-                        {"scheduled_event_id": sched, "started_event_id": 0, "details": None, "identity": identity},
+                        {
+                            "scheduled_event_id": sched,
+                            "started_event_id": 0,
+                            "details": None,
+                            "identity": identity,
+                        },
                     )
                 )
 
@@ -1166,9 +1274,15 @@ class DjangoStore:
                 events.append(_wft_started(sched_id, identity))
                 wft.update(state=WFT_STARTED, started=started_id, lease=now + run["task_timeout"])
                 next_lease = WorkflowTaskLease(
-                    run_pk=run_pk, namespace=ns, workflow_id=run["workflow_id"], run_id=run["run_id"],
-                    workflow_type=run["workflow_type"], task_queue=queue, scheduled_event_id=sched_id,
-                    started_event_id=started_id, attempt=1,
+                    run_pk=run_pk,
+                    namespace=ns,
+                    workflow_id=run["workflow_id"],
+                    run_id=run["run_id"],
+                    workflow_type=run["workflow_type"],
+                    task_queue=queue,
+                    scheduled_event_id=sched_id,
+                    started_event_id=started_id,
+                    attempt=1,
                 )
             else:
                 channels.append(f"wft:{ns}:{queue}")
@@ -1185,8 +1299,14 @@ class DjangoStore:
             "sticky_identity = %s, sticky_until = %s"
         )
         params: list[Any] = [
-            next_event_id, wft["state"], wft["scheduled"], wft["started"], wft["visible"], wft["lease"],
-            identity if sticky else "", sticky_until,
+            next_event_id,
+            wft["state"],
+            wft["scheduled"],
+            wft["started"],
+            wft["visible"],
+            wft["lease"],
+            identity if sticky else "",
+            sticky_until,
         ]
         if run["queries_waiting"] and (wft["state"] == WFT_NONE or closing is not None):
             set_sql += ", queries_waiting = FALSE"
@@ -1199,7 +1319,9 @@ class DjangoStore:
             [*params, run_pk, lease.started_event_id],
         )
         if cur.rowcount != 1:
-            raise StaleTask(f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current")
+            raise StaleTask(
+                f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
+            )
         self._insert_events(cur, run_pk, completed_id, now, events)
 
         result = CompleteWorkflowTaskResult(next_task=next_lease, run_closed=closing is not None)
@@ -1221,7 +1343,8 @@ class DjangoStore:
             if cancel_timers:
                 marks = ",".join(["%s"] * len(cancel_timers))
                 cur.execute(
-                    f"DELETE FROM {TIMER} WHERE run_id = %s AND timer_id IN ({marks})", [run_pk, *cancel_timers]
+                    f"DELETE FROM {TIMER} WHERE run_id = %s AND timer_id IN ({marks})",
+                    [run_pk, *cancel_timers],
                 )
             if cancel_now:
                 marks = ",".join(["%s"] * len(cancel_now))
@@ -1232,16 +1355,24 @@ class DjangoStore:
             if cancel_started:
                 marks = ",".join(["%s"] * len(cancel_started))
                 cur.execute(
-                    f"UPDATE {ACTIVITY} SET cancel_requested = TRUE WHERE run_id = %s AND scheduled_event_id IN ({marks})",
+                    f"UPDATE {ACTIVITY} SET cancel_requested = TRUE WHERE run_id = %s AND "
+                    f"scheduled_event_id IN ({marks})",
                     [run_pk, *cancel_started],
                 )
             if new_timers:
                 params = []
                 for eid, t in new_timers:
-                    params += [ns, run_pk, t.seq, str(t.seq), eid, now + max(float(t.start_to_fire_timeout), 0.0)]
+                    params += [
+                        ns,
+                        run_pk,
+                        t.seq,
+                        str(t.seq),
+                        eid,
+                        now + max(float(t.start_to_fire_timeout), 0.0),
+                    ]
                 cur.execute(
-                    f"INSERT INTO {TIMER} (namespace, run_id, seq, timer_id, started_event_id, fire_at) VALUES "
-                    + ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(new_timers)),
+                    f"INSERT INTO {TIMER} (namespace, run_id, seq, timer_id, started_event_id, fire_at) "
+                    "VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(new_timers)),
                     params,
                 )
                 channels.append("timers")
@@ -1263,20 +1394,23 @@ class DjangoStore:
         eager_slots: int,
         identity: str,
     ) -> tuple[list[ActivityTaskLease], list[str]]:
-        """Insert activity rows; up to ``eager_slots`` on the run's own queue start at once for ``identity``."""
+        """Insert activity rows; up to ``eager_slots`` on the run's own queue start at once."""
         j = self._json()
         leases: list[ActivityTaskLease] = []
         channels: set[str] = set()
         token = uuid.uuid4().hex
         cols = (
-            "namespace, run_id, workflow_id, workflow_run_id, workflow_type, scheduled_event_id, activity_id, "
+            "namespace, run_id, workflow_id, workflow_run_id, workflow_type, scheduled_event_id, "
+            "activity_id, "
             "activity_type, task_queue, input, header, attempt, state, visible_at, lease_token, started_at, "
             "lease_until, timeout_at, schedule_to_close_deadline, schedule_to_start_deadline, "
-            "schedule_to_close_timeout, schedule_to_start_timeout, start_to_close_timeout, heartbeat_timeout, "
+            "schedule_to_close_timeout, schedule_to_start_timeout, start_to_close_timeout, "
+            "heartbeat_timeout, "
             "retry_policy, heartbeat_details, last_failure, cancel_requested, scheduled_time, "
             "current_attempt_scheduled_time, identity"
         )
-        row_sql = f"(%s,%s,%s,%s,%s,%s,%s,%s,%s,{j},{j},%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{j},NULL,NULL,FALSE,%s,%s,%s)"
+        p9, p13 = ",".join(["%s"] * 9), ",".join(["%s"] * 13)
+        row_sql = f"({p9},{j},{j},{p13},{j},NULL,NULL,FALSE,%s,%s,%s)"
         params: list[Any] = []
         for eid, cmd, v in items:
             eager = eager_slots > 0 and cmd.task_queue == run["task_queue"]
@@ -1287,15 +1421,26 @@ class DjangoStore:
                 state, started_at, lease_token, who = ACT_STARTED, now, token, identity
                 leases.append(
                     ActivityTaskLease(
-                        token=f"{run['id']}:{eid}:{token}", namespace=run["namespace"],
-                        workflow_id=run["workflow_id"], run_id=run["run_id"], workflow_type=run["workflow_type"],
-                        activity_id=cmd.activity_id, activity_type=cmd.activity_type, task_queue=cmd.task_queue,
-                        input=cmd.input, attempt=1, scheduled_event_id=eid, scheduled_time=now,
-                        current_attempt_scheduled_time=now, started_time=now,
+                        token=f"{run['id']}:{eid}:{token}",
+                        namespace=run["namespace"],
+                        workflow_id=run["workflow_id"],
+                        run_id=run["run_id"],
+                        workflow_type=run["workflow_type"],
+                        activity_id=cmd.activity_id,
+                        activity_type=cmd.activity_type,
+                        task_queue=cmd.task_queue,
+                        input=cmd.input,
+                        attempt=1,
+                        scheduled_event_id=eid,
+                        scheduled_time=now,
+                        current_attempt_scheduled_time=now,
+                        started_time=now,
                         schedule_to_close_timeout=v["schedule_to_close_timeout"],
                         start_to_close_timeout=v["start_to_close_timeout"],
-                        heartbeat_timeout=v["heartbeat_timeout"], heartbeat_details=None,
-                        retry_policy=cmd.retry_policy, header=cmd.header or {},
+                        heartbeat_timeout=v["heartbeat_timeout"],
+                        heartbeat_details=None,
+                        retry_policy=cmd.retry_policy,
+                        header=cmd.header or {},
                     )
                 )
             else:
@@ -1306,18 +1451,45 @@ class DjangoStore:
                 if timeout_at is not None:
                     channels.add("timers")
             params += [
-                run["namespace"], run["id"], run["workflow_id"], run["run_id"], run["workflow_type"], eid,
-                cmd.activity_id, cmd.activity_type, cmd.task_queue, _dumps(cmd.input), _dumps(cmd.header or {}),
-                1, state, now, lease_token, started_at, lease_until, timeout_at,
-                v["schedule_to_close_deadline"], v["schedule_to_start_deadline"], v["schedule_to_close_timeout"],
-                v["schedule_to_start_timeout"], v["start_to_close_timeout"], v["heartbeat_timeout"],
-                _dumps(cmd.retry_policy), now, now, who,
+                run["namespace"],
+                run["id"],
+                run["workflow_id"],
+                run["run_id"],
+                run["workflow_type"],
+                eid,
+                cmd.activity_id,
+                cmd.activity_type,
+                cmd.task_queue,
+                _dumps(cmd.input),
+                _dumps(cmd.header or {}),
+                1,
+                state,
+                now,
+                lease_token,
+                started_at,
+                lease_until,
+                timeout_at,
+                v["schedule_to_close_deadline"],
+                v["schedule_to_start_deadline"],
+                v["schedule_to_close_timeout"],
+                v["schedule_to_start_timeout"],
+                v["start_to_close_timeout"],
+                v["heartbeat_timeout"],
+                _dumps(cmd.retry_policy),
+                now,
+                now,
+                who,
             ]
         cur.execute(f"INSERT INTO {ACTIVITY} ({cols}) VALUES " + ",".join([row_sql] * len(items)), params)
         return leases, sorted(channels)
 
     def _continue_as_new(
-        self, cur: Any, run: dict[str, Any], cmd: ContinueAsNewWorkflowExecution, new_run_id: str, now: float,
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        cmd: ContinueAsNewWorkflowExecution,
+        new_run_id: str,
+        now: float,
         identity: str,
     ) -> None:
         run_timeout = cmd.workflow_run_timeout or run["run_timeout"]
@@ -1338,7 +1510,9 @@ class DjangoStore:
             continued_from=run["run_id"],
             memo=cmd.memo if cmd.memo is not None else _loads(run["memo"]),
             search_attributes=(
-                cmd.search_attributes if cmd.search_attributes is not None else _loads(run["search_attributes"])
+                cmd.search_attributes
+                if cmd.search_attributes is not None
+                else _loads(run["search_attributes"])
             ),
             retry_policy=cmd.retry_policy if cmd.retry_policy is not None else _loads(run["retry_policy"]),
             cron_schedule=run["cron_schedule"],
@@ -1346,6 +1520,7 @@ class DjangoStore:
             parent_workflow_id=run["parent_workflow_id"],
             parent_run_id=run["parent_run_id"],
         )
+
     def fail_workflow_task(
         self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = ""
     ) -> None:
@@ -1373,13 +1548,22 @@ class DjangoStore:
             self._reschedule_wft(cur, run, first, now + delay, attempt + 1, events, now)
 
     def _reschedule_wft(
-        self, cur: Any, run: dict[str, Any], first: int, visible_at: float, attempt: int,
-        events: list[tuple[EventType, dict[str, Any]]], now: float,
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        first: int,
+        visible_at: float,
+        attempt: int,
+        events: list[tuple[EventType, dict[str, Any]]],
+        now: float,
     ) -> None:
-        """Write ``events`` (ending with WorkflowTaskScheduled) and schedule the task; the
-        failed/timed-out worker's cache is suspect, so stickiness is dropped."""
+        """Write ``events`` (ending with WorkflowTaskScheduled) and schedule the task.
+
+        The failed or timed-out worker's cache is suspect, so stickiness is dropped.
+        """
         cur.execute(
-            f"UPDATE {RUN} SET next_event_id = %s, wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, "
+            f"UPDATE {RUN} SET next_event_id = %s, wft_state = 1, wft_scheduled_event_id = %s, "
+            "wft_visible_at = %s, "
             f"wft_attempt = %s, wft_started_event_id = NULL, wft_lease_until = NULL, wft_dirty = FALSE, "
             f"sticky_identity = '', sticky_until = NULL WHERE id = %s",
             [first + len(events), first + len(events) - 1, visible_at, attempt, run["id"]],
@@ -1416,7 +1600,8 @@ class DjangoStore:
                 limit=max_tasks,
                 update_set=(
                     f"state = 2, lease_token = %(tok)s, started_at = {now}, identity = %(me)s, "
-                    f"lease_until = {lease_until}, timeout_at = {_sql_min(lease_until, 'schedule_to_close_deadline')}"
+                    f"lease_until = {lease_until}, timeout_at = "
+                    f"{_sql_min(lease_until, 'schedule_to_close_deadline')}"
                 ),
                 returning=f"{_ACT_COLS}, {now} AS now",
             )
@@ -1454,30 +1639,37 @@ class DjangoStore:
         run_pk, sched, lease = _parse_token(token)
         now = self._now_sql()
         stc_deadline = "(started_at + start_to_close_timeout)"
-        new_lease = f"(CASE WHEN heartbeat_timeout IS NOT NULL THEN {_sql_min(stc_deadline, f'{now} + heartbeat_timeout')} ELSE lease_until END)"
+        hb_deadline = _sql_min(stc_deadline, f"{now} + heartbeat_timeout")
+        new_lease = f"(CASE WHEN heartbeat_timeout IS NOT NULL THEN {hb_deadline} ELSE lease_until END)"
         with self._atomic():
             cur = self._cursor()
             cur.execute(
                 f"UPDATE {ACTIVITY} SET heartbeat_details = COALESCE({self._json()}, heartbeat_details), "
-                f"lease_until = {new_lease}, timeout_at = {_sql_min(new_lease, 'schedule_to_close_deadline')} "
+                f"lease_until = {new_lease}, timeout_at = "
+                f"{_sql_min(new_lease, 'schedule_to_close_deadline')} "
                 f"WHERE run_id = %s AND scheduled_event_id = %s AND lease_token = %s AND state = 2 "
                 f"RETURNING cancel_requested",
                 [_dumps(details), run_pk, sched, lease],
             )
             row = cur.fetchone()
         if row is None:
-            raise StaleTask("activity task is no longer current (completed, timed out, retried or its run closed)")
+            raise StaleTask(
+                "activity task is no longer current (completed, timed out, retried or its run closed)"
+            )
         return HeartbeatResult(cancel_requested=bool(row[0]))
 
     def _take_activity(self, cur: Any, run_pk: int, sched: int, lease: str) -> dict[str, Any]:
         cur.execute(
-            f"DELETE FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id = %s AND lease_token = %s AND state = 2 "
+            f"DELETE FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id = %s AND lease_token = %s AND "
+            "state = 2 "
             f"RETURNING attempt, identity, last_failure",
             [run_pk, sched, lease],
         )
         row = _row(cur)
         if row is None:
-            raise StaleTask("activity task is no longer current (completed, timed out, retried or its run closed)")
+            raise StaleTask(
+                "activity task is no longer current (completed, timed out, retried or its run closed)"
+            )
         return row
 
     def _finish_activity(
@@ -1512,13 +1704,19 @@ class DjangoStore:
     def complete_activity_task(self, token: str, result: PayloadsJSON, identity: str = "") -> None:
         """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task."""
         self._finish_activity(
-            token, EventType.ACTIVITY_TASK_COMPLETED, lambda first: {"result": result, "identity": identity}, identity
+            token,
+            EventType.ACTIVITY_TASK_COMPLETED,
+            lambda first: {"result": result, "identity": identity},
+            identity,
         )
 
     def cancel_activity_task(self, token: str, details: PayloadsJSON | None, identity: str = "") -> None:
         """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled."""
         self._finish_activity(
-            token, EventType.ACTIVITY_TASK_CANCELED, lambda first: {"details": details, "identity": identity}, identity
+            token,
+            EventType.ACTIVITY_TASK_CANCELED,
+            lambda first: {"details": details, "identity": identity},
+            identity,
         )
 
     def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:
@@ -1536,10 +1734,16 @@ class DjangoStore:
             )
             act = _row(cur)
             if act is None:
-                raise StaleTask("activity task is no longer current (completed, timed out, retried or its run closed)")
+                raise StaleTask(
+                    "activity task is no longer current (completed, timed out, retried or its run closed)"
+                )
             info = failure.get("application_failure_info") or {}
             self._attempt_failed(
-                cur, run, act, float(run["now"]), failure,
+                cur,
+                run,
+                act,
+                float(run["now"]),
+                failure,
                 error_type=info.get("type") or None,
                 non_retryable=bool(info.get("non_retryable")),
                 next_delay=info.get("next_retry_delay"),
@@ -1561,8 +1765,11 @@ class DjangoStore:
         final_event: EventType,
         identity: str = "",
     ) -> None:
-        """An attempt failed or timed out: schedule the next attempt (no history event,
-        as Temporal) or write the final ActivityTaskStarted + Failed/TimedOut."""
+        """An attempt failed or timed out: retry it, or write its final outcome.
+
+        A retry writes no history event (as Temporal: only the final outcome is
+        recorded); the final outcome is ActivityTaskStarted + Failed/TimedOut.
+        """
         if next_delay is not None and not isinstance(next_delay, (int, float)):
             next_delay = None
         delay, retry_state = retry_math.next_retry_delay(
@@ -1586,7 +1793,14 @@ class DjangoStore:
                 f"current_attempt_scheduled_time = %s, last_failure = {self._json()}, lease_token = '', "
                 f"started_at = NULL, lease_until = NULL, identity = '', schedule_to_start_deadline = %s, "
                 f"timeout_at = %s WHERE id = %s",
-                [visible_at, visible_at, _dumps(failure), s2s_deadline, _min(s2s_deadline, s2c_deadline), act["id"]],
+                [
+                    visible_at,
+                    visible_at,
+                    _dumps(failure),
+                    s2s_deadline,
+                    _min(s2s_deadline, s2c_deadline),
+                    act["id"],
+                ],
             )
             channels = ["timers"] if visible_at > now else [f"act:{act['namespace']}:{act['task_queue']}"]
             if s2s_deadline is not None or s2c_deadline is not None:
@@ -1634,14 +1848,20 @@ class DjangoStore:
         if state == WFT_NONE:
             sched_id = first + len(events)
             events = [*events, _wft_scheduled(run["task_queue"], run["task_timeout"])]
-            sticky_until = now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if run["sticky_identity"] else None
-            extra = ", wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, wft_attempt = 1, sticky_until = %s"
+            sticky_until = (
+                now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if run["sticky_identity"] else None
+            )
+            extra = (
+                ", wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, wft_attempt = 1, "
+                "sticky_until = %s"
+            )
             params = [sched_id, now, sticky_until]
             channels.append(f"wft:{run['namespace']}:{run['task_queue']}")
         elif state == WFT_STARTED:
             extra = ", wft_dirty = TRUE"
         cur.execute(
-            f"UPDATE {RUN} SET next_event_id = %s{extra} WHERE id = %s", [first + len(events), *params, run_pk]
+            f"UPDATE {RUN} SET next_event_id = %s{extra} WHERE id = %s",
+            [first + len(events), *params, run_pk],
         )
         self._insert_events(cur, run_pk, first, now, events)
         run["next_event_id"] = first + len(events)
@@ -1674,7 +1894,9 @@ class DjangoStore:
             # then its timers) and its due timers deleted with RETURNING, so a timer
             # fires once even when several workers sweep at the same time.
             run_pks = self._due_runs(
-                cur, f"SELECT run_id FROM {TIMER} WHERE fire_at <= {now_sql} ORDER BY fire_at LIMIT {int(limit)}", []
+                cur,
+                f"SELECT run_id FROM {TIMER} WHERE fire_at <= {now_sql} ORDER BY fire_at LIMIT {int(limit)}",
+                [],
             )
             for run_pk in run_pks:
                 run = self._lock_run(cur, run_pk)
@@ -1682,14 +1904,17 @@ class DjangoStore:
                     continue
                 now = float(run["now"])
                 cur.execute(
-                    f"DELETE FROM {TIMER} WHERE run_id = %s AND fire_at <= %s RETURNING timer_id, started_event_id, seq",
+                    f"DELETE FROM {TIMER} WHERE run_id = %s AND fire_at <= %s RETURNING timer_id, "
+                    "started_event_id, seq",
                     [run_pk, now],
                 )
                 fired = sorted(cur.fetchall(), key=lambda r: (r[2], r[0]))
                 if not fired or run["status"] != RUNNING:
                     continue
                 self._append_locked(
-                    cur, run, now,
+                    cur,
+                    run,
+                    now,
                     [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired],
                 )
                 count += len(fired)
@@ -1702,7 +1927,8 @@ class DjangoStore:
             cur = self._cursor()
             run_pks = self._due_runs(
                 cur,
-                f"SELECT run_id FROM {ACTIVITY} WHERE timeout_at <= {now_sql} ORDER BY timeout_at LIMIT {int(limit)}",
+                f"SELECT run_id FROM {ACTIVITY} WHERE timeout_at <= {now_sql} ORDER BY timeout_at LIMIT "
+                f"{int(limit)}",
                 [],
             )
             for run_pk in run_pks:
@@ -1733,15 +1959,29 @@ class DjangoStore:
             stc_deadline = float(act["started_at"]) + float(act["start_to_close_timeout"])
             kind = "START_TO_CLOSE" if act["lease_until"] >= stc_deadline - 1e-6 else "HEARTBEAT"
             retryable = True
-        label = {"SCHEDULE_TO_CLOSE": "ScheduleToClose", "SCHEDULE_TO_START": "ScheduleToStart",
-                 "START_TO_CLOSE": "StartToClose", "HEARTBEAT": "Heartbeat"}[kind]
+        label = {
+            "SCHEDULE_TO_CLOSE": "ScheduleToClose",
+            "SCHEDULE_TO_START": "ScheduleToStart",
+            "START_TO_CLOSE": "StartToClose",
+            "HEARTBEAT": "Heartbeat",
+        }[kind]
         failure = {
             "message": f"activity {label} timeout",
-            "timeout_failure_info": {"timeout_type": f"TIMEOUT_TYPE_{kind}", "last_heartbeat_details": details},
+            "timeout_failure_info": {
+                "timeout_type": f"TIMEOUT_TYPE_{kind}",
+                "last_heartbeat_details": details,
+            },
         }
         if retryable:
             self._attempt_failed(
-                cur, run, act, now, failure, error_type=None, non_retryable=False, next_delay=None,
+                cur,
+                run,
+                act,
+                now,
+                failure,
+                error_type=None,
+                non_retryable=False,
+                next_delay=None,
                 final_event=EventType.ACTIVITY_TASK_TIMED_OUT,
             )
             return
@@ -1753,8 +1993,12 @@ class DjangoStore:
             events.append(
                 (
                     EventType.ACTIVITY_TASK_STARTED,
-                    {"scheduled_event_id": act["scheduled_event_id"], "identity": act["identity"],
-                     "attempt": act["attempt"], "last_failure": _loads(act["last_failure"])},
+                    {
+                        "scheduled_event_id": act["scheduled_event_id"],
+                        "identity": act["identity"],
+                        "attempt": act["attempt"],
+                        "last_failure": _loads(act["last_failure"]),
+                    },
                 )
             )
         events.append(
@@ -1825,12 +2069,22 @@ class DjangoStore:
                 eid = run["next_event_id"]
                 self._close_run(cur, run, now, RunStatus.TIMED_OUT, eid + 1)
                 self._insert_events(
-                    cur, run_pk, eid, now,
-                    [(EventType.WORKFLOW_EXECUTION_TIMED_OUT, {"retry_state": retry_math.RETRY_STATE_TIMEOUT})],
+                    cur,
+                    run_pk,
+                    eid,
+                    now,
+                    [
+                        (
+                            EventType.WORKFLOW_EXECUTION_TIMED_OUT,
+                            {"retry_state": retry_math.RETRY_STATE_TIMEOUT},
+                        )
+                    ],
                 )
                 extra = self._drop_run_rows(cur, run_pk)
                 if run["queries_waiting"]:
-                    extra.append(f"query:{run['namespace']}:{run['task_queue']}")  # closed runs answer queries
+                    extra.append(
+                        f"query:{run['namespace']}:{run['task_queue']}"
+                    )  # closed runs answer queries
                 self._publish(cur, [f"run:{run_pk}", *extra])
                 count += 1
         return count
@@ -1880,12 +2134,16 @@ class DjangoStore:
         return _min(*(float(v) if v is not None else None for v in cur.fetchone()))
 
     def idle_until(self) -> tuple[bool, float | None]:
-        """``(idle, next_due)``: idle when no workflow task or activity is runnable or running
-        right now (every run waits on a timer or deadline). Used by time-skipping tests."""
+        """``(idle, next_due)`` for time-skipping tests.
+
+        Idle means no workflow task or activity is runnable or running right now:
+        every run waits on a timer or a deadline.
+        """
         now_sql = self._now_sql()
         cur = self._cursor()
         cur.execute(
-            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {RUN} WHERE (wft_state = 1 AND wft_visible_at <= {now_sql}) "
+            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {RUN} WHERE (wft_state = 1 AND wft_visible_at <= "
+            f"{now_sql}) "
             f"OR wft_state = 2 LIMIT 1) a), "
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM {ACTIVITY} WHERE (state = 1 AND visible_at <= {now_sql}) "
             f"OR state = 2 LIMIT 1) b)"
@@ -1907,7 +2165,8 @@ class DjangoStore:
             cur.execute(
                 f"INSERT INTO {POLLER} (namespace, task_queue, identity, kind, last_seen) "
                 f"VALUES (%s, %s, %s, %s, {self._now_sql()}) "
-                f"ON CONFLICT (namespace, task_queue, identity, kind) DO UPDATE SET last_seen = excluded.last_seen",
+                "ON CONFLICT (namespace, task_queue, identity, kind) DO UPDATE SET last_seen = "
+                "excluded.last_seen",
                 [namespace, task_queue, identity, kind],
             )
 

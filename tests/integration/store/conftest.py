@@ -58,7 +58,9 @@ def schedule(seq: int = 1, queue: str = "", **kw: Any) -> ScheduleActivityTask:
     )
 
 
-def complete(cmds: list[Any], identity: str = "w1", sticky: bool = False, eager: int = 0) -> WorkflowTaskCompletion:
+def complete(
+    cmds: list[Any], identity: str = "w1", sticky: bool = False, eager: int = 0
+) -> WorkflowTaskCompletion:
     return WorkflowTaskCompletion(commands=cmds, identity=identity, sticky=sticky, eager_activity_slots=eager)
 
 

@@ -19,7 +19,10 @@ def test_defaults_and_overrides():
 
 
 def test_unknown_key_is_an_error():
-    with override_settings(TEMPORALFLOW={"POLL_INTERVALL": 1}), pytest.raises(ImproperlyConfigured, match="POLL_INTERVAL"):
+    with (
+        override_settings(TEMPORALFLOW={"POLL_INTERVALL": 1}),
+        pytest.raises(ImproperlyConfigured, match="POLL_INTERVAL"),
+    ):
         settings.POLL_INTERVAL  # noqa: B018
 
 

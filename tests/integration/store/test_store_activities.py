@@ -42,7 +42,11 @@ def test_claim_heartbeat_complete(store, queue):
     assert store.claim_activity_tasks("default", queue, "aw2", 10) == []
     assert store.heartbeat_activity(act.token, payloads("progress")).cancel_requested is False
     store.complete_activity_task(act.token, payloads("result"), identity="aw")
-    assert types(store, run_pk)[-3:] == ["ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled"]
+    assert types(store, run_pk)[-3:] == [
+        "ActivityTaskStarted",
+        "ActivityTaskCompleted",
+        "WorkflowTaskScheduled",
+    ]
     started, completed = store.read_history(run_pk)[-3:-1]
     assert started.attributes["attempt"] == 1 and started.attributes["identity"] == "aw"
     assert completed.attributes["started_event_id"] == started.event_id
@@ -99,14 +103,20 @@ def test_next_retry_delay_from_failure(store, queue):
 
 
 def test_start_to_close_timeout_retries_then_times_out(store, queue):
-    run_pk = scheduled(store, queue, start_to_close_timeout=0.05, retry_policy={**FAST_RETRY, "maximum_attempts": 2})
+    run_pk = scheduled(
+        store, queue, start_to_close_timeout=0.05, retry_policy={**FAST_RETRY, "maximum_attempts": 2}
+    )
     claim_act(store, queue)
     assert_eventually(lambda: store.fire_due_timers() >= 1, timeout=5)
     assert types(store, run_pk)[-1] == "ActivityTaskScheduled"  # retried
     act2 = assert_eventually(lambda: store.claim_activity_tasks("default", queue, "aw", 10), timeout=5)[0]
     assert act2.attempt == 2
     assert_eventually(lambda: store.fire_due_timers() >= 1, timeout=5)
-    assert types(store, run_pk)[-3:] == ["ActivityTaskStarted", "ActivityTaskTimedOut", "WorkflowTaskScheduled"]
+    assert types(store, run_pk)[-3:] == [
+        "ActivityTaskStarted",
+        "ActivityTaskTimedOut",
+        "WorkflowTaskScheduled",
+    ]
     timed_out = store.read_history(run_pk)[-2].attributes
     assert timed_out["failure"]["timeout_failure_info"]["timeout_type"] == "TIMEOUT_TYPE_START_TO_CLOSE"
     assert timed_out["failure"]["message"] == "activity StartToClose timeout"
@@ -150,7 +160,10 @@ def test_cancel_unstarted_activity_resolves_at_once(store, queue):
     lease = claim_one(store, queue)
     store.complete_workflow_task(lease, complete([RequestCancelActivityTask(seq=1, scheduled_event_id=5)]))
     assert types(store, run_pk)[-4:] == [
-        "WorkflowTaskCompleted", "ActivityTaskCancelRequested", "ActivityTaskCanceled", "WorkflowTaskScheduled",
+        "WorkflowTaskCompleted",
+        "ActivityTaskCancelRequested",
+        "ActivityTaskCanceled",
+        "WorkflowTaskScheduled",
     ]
     assert not ActivityTask.objects.filter(run_id=run_pk).exists()
 
@@ -164,7 +177,11 @@ def test_cancel_started_activity_via_heartbeat(store, queue):
     assert types(store, run_pk)[-1] == "ActivityTaskCancelRequested"
     assert store.heartbeat_activity(act.token, None).cancel_requested is True
     store.cancel_activity_task(act.token, payloads("bye"), identity="aw")
-    assert types(store, run_pk)[-3:] == ["ActivityTaskStarted", "ActivityTaskCanceled", "WorkflowTaskScheduled"]
+    assert types(store, run_pk)[-3:] == [
+        "ActivityTaskStarted",
+        "ActivityTaskCanceled",
+        "WorkflowTaskScheduled",
+    ]
 
 
 def test_eager_activity_returned_started(store, queue):

@@ -55,7 +55,9 @@ def test_workflow_task_claims_are_exclusive(store, queue):
             if not leases:
                 return got
             for lease in leases:
-                local.complete_workflow_task(lease, complete([schedule(1, queue), finish()], identity=f"w{i}"))
+                local.complete_workflow_task(
+                    lease, complete([schedule(1, queue), finish()], identity=f"w{i}")
+                )
                 got.append(lease.workflow_id)
 
     claimed = [wid for got in run_threads(worker) for wid in got]

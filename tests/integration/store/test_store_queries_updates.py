@@ -66,16 +66,19 @@ def test_update_admit_accept_complete(store, queue):
     assert [(u.update_id, u.name, u.args) for u in lease2.pending_updates] == [("u1", "set", payloads("v"))]
     store.complete_workflow_task(
         lease2,
-        complete([
-            AcceptUpdate(update_id="u1", name="set", args=payloads("v"), identity="client"),
-            CompleteUpdate(update_id="u1", result=payloads("done")),
-        ]),
+        complete(
+            [
+                AcceptUpdate(update_id="u1", name="set", args=payloads("v"), identity="client"),
+                CompleteUpdate(update_id="u1", result=payloads("done")),
+            ]
+        ),
     )
     outcome = store.get_update_outcome("default", "wf-1", None, "u1")
     assert (outcome.stage, outcome.result) == ("completed", payloads("done"))
     events = store.read_history(lease.run_pk)
     assert [str(e.event_type) for e in events][-2:] == [
-        "WorkflowExecutionUpdateAccepted", "WorkflowExecutionUpdateCompleted",
+        "WorkflowExecutionUpdateAccepted",
+        "WorkflowExecutionUpdateCompleted",
     ]
     assert events[-1].attributes["accepted_event_id"] == events[-2].event_id
     # Completing again is a dedupe hit, not a new admission.
@@ -89,7 +92,9 @@ def test_update_rejected_writes_no_event(store, queue):
     lease = claim_one(store, queue)
     assert len(lease.pending_updates) == 1
     n = len(store.read_history(pk))
-    store.complete_workflow_task(lease, complete([RejectUpdate(update_id="u1", failure={"message": "invalid"})]))
+    store.complete_workflow_task(
+        lease, complete([RejectUpdate(update_id="u1", failure={"message": "invalid"})])
+    )
     outcome = store.get_update_outcome("default", "wf-1", None, "u1")
     assert (outcome.stage, outcome.failure) == ("rejected", {"message": "invalid"})
     assert types(store, pk)[n:] == ["WorkflowTaskCompleted"]

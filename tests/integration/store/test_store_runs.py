@@ -63,7 +63,9 @@ def test_use_existing_returns_running_run(store, queue):
     assert (res.run_id, res.started) == (run_id, False)
 
 
-@pytest.mark.parametrize("kw", [{"id_conflict_policy": TERMINATE_EXISTING}, {"id_reuse_policy": TERMINATE_IF_RUNNING}])
+@pytest.mark.parametrize(
+    "kw", [{"id_conflict_policy": TERMINATE_EXISTING}, {"id_reuse_policy": TERMINATE_IF_RUNNING}]
+)
 def test_terminate_existing_then_start(store, queue, kw):
     old = start(store, queue, "wf-1")
     new = start(store, queue, "wf-1", **kw)
@@ -89,18 +91,26 @@ def test_reuse_policies_against_closed_runs(store, queue):
 
 def test_same_request_id_is_idempotent(store, queue):
     first = start(store, queue, "wf-1", request_id="req-1")
-    again = store.start_workflow(StartWorkflowRequest("wf-1", "MyWorkflow", queue, payloads(), request_id="req-1"))
+    again = store.start_workflow(
+        StartWorkflowRequest("wf-1", "MyWorkflow", queue, payloads(), request_id="req-1")
+    )
     assert again.run_id == first and again.started
     info = store.describe("default", "wf-1", None)
     assert info.history_length == 2
 
 
 def test_signal_with_start_starts_then_signals_running(store, queue):
-    req = StartWorkflowRequest("wf-1", "MyWorkflow", queue, payloads(), signal_name="go", signal_input=payloads("s"))
+    req = StartWorkflowRequest(
+        "wf-1", "MyWorkflow", queue, payloads(), signal_name="go", signal_input=payloads("s")
+    )
     res = store.start_workflow(req)
     assert res.started
     pk = store.describe("default", "wf-1", None).pk
-    assert types(store, pk) == ["WorkflowExecutionStarted", "WorkflowExecutionSignaled", "WorkflowTaskScheduled"]
+    assert types(store, pk) == [
+        "WorkflowExecutionStarted",
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskScheduled",
+    ]
     res2 = store.start_workflow(req)
     assert (res2.run_id, res2.started) == (res.run_id, False)
     # The task was still scheduled: the second signal joins it, no new WorkflowTaskScheduled.
@@ -150,7 +160,9 @@ def test_signal_cancel_terminate(store, queue):
     store.request_cancel("default", "wf-1", None)  # once only
     info = store.describe("default", "wf-1", None)
     assert types(store, info.pk) == [
-        "WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowExecutionSignaled",
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowExecutionSignaled",
         "WorkflowExecutionCancelRequested",
     ]
     store.terminate("default", "wf-1", None, reason="bye")

@@ -36,7 +36,10 @@ def test_timers_fired_while_task_runs_mark_it_dirty(store, queue):
     start(store, queue, "wf-1")
     lease = claim_one(store, queue)
     store.complete_workflow_task(
-        lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.02), StartTimer(seq=2, start_to_fire_timeout=0.02)])
+        lease,
+        complete(
+            [StartTimer(seq=1, start_to_fire_timeout=0.02), StartTimer(seq=2, start_to_fire_timeout=0.02)]
+        ),
     )
     assert_eventually(lambda: store.fire_due_timers() == 2, timeout=5)
     assert types(store, lease.run_pk)[-3:] == ["TimerFired", "TimerFired", "WorkflowTaskScheduled"]

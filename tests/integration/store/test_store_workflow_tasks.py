@@ -22,12 +22,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_claim_appends_started_and_fences(store, queue):
     start(store, queue, "wf-1")
     lease = claim_one(store, queue)
-    assert (lease.workflow_id, lease.scheduled_event_id, lease.started_event_id, lease.attempt) == ("wf-1", 2, 3, 1)
+    assert (lease.workflow_id, lease.scheduled_event_id, lease.started_event_id, lease.attempt) == (
+        "wf-1",
+        2,
+        3,
+        1,
+    )
     assert store.claim_workflow_tasks("default", queue, "w2", 10) == []  # at most one started per run
     res = store.complete_workflow_task(lease, complete([finish()]))
     assert res.run_closed and not res.rejected and res.next_task is None
     assert types(store, lease.run_pk) == [
-        "WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted",
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
         "WorkflowExecutionCompleted",
     ]
     last = store.read_history(lease.run_pk)[-1]
@@ -43,7 +51,7 @@ def test_claim_batches_and_respects_queue(store, queue):
     start(store, "other-queue", "wf-other")
     leases = store.claim_workflow_tasks("default", queue, "w1", 3)
     leases += store.claim_workflow_tasks("default", queue, "w1", 3)
-    assert sorted(l.workflow_id for l in leases) == [f"wf-{i}" for i in range(5)]
+    assert sorted(lease.workflow_id for lease in leases) == [f"wf-{i}" for i in range(5)]
 
 
 def test_commands_create_activity_and_timer_rows(store, queue):
@@ -55,7 +63,11 @@ def test_commands_create_activity_and_timer_rows(store, queue):
         lease, complete([schedule(1, queue), StartTimer(seq=1, start_to_fire_timeout=60)])
     )
     assert not res.run_closed and res.next_task is None and res.activity_leases == []
-    assert types(store, lease.run_pk)[-3:] == ["WorkflowTaskCompleted", "ActivityTaskScheduled", "TimerStarted"]
+    assert types(store, lease.run_pk)[-3:] == [
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+        "TimerStarted",
+    ]
     act = ActivityTask.objects.get(run_id=lease.run_pk)
     assert (act.scheduled_event_id, act.state, act.attempt) == (5, 1, 1)
     timer = Timer.objects.get(run_id=lease.run_pk)
@@ -74,7 +86,11 @@ def test_events_during_task_schedule_next_task(store, queue):
     store.signal("default", "wf-1", None, "s", payloads())  # arrives while the task runs
     res = store.complete_workflow_task(lease, complete([]))
     assert res.next_task is None
-    assert types(store, lease.run_pk)[-3:] == ["WorkflowExecutionSignaled", "WorkflowTaskCompleted", "WorkflowTaskScheduled"]
+    assert types(store, lease.run_pk)[-3:] == [
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskCompleted",
+        "WorkflowTaskScheduled",
+    ]
     lease2 = claim_one(store, queue, "w2")
     assert lease2.scheduled_event_id == 6
 
@@ -126,7 +142,11 @@ def test_closing_with_unhandled_signal_is_rejected(store, queue):
     store.signal("default", "wf-1", None, "late", payloads())
     res = store.complete_workflow_task(lease, complete([schedule(1, queue), finish()]))
     assert res.rejected and not res.run_closed
-    assert types(store, lease.run_pk)[-3:] == ["WorkflowExecutionSignaled", "WorkflowTaskFailed", "WorkflowTaskScheduled"]
+    assert types(store, lease.run_pk)[-3:] == [
+        "WorkflowExecutionSignaled",
+        "WorkflowTaskFailed",
+        "WorkflowTaskScheduled",
+    ]
     failed = store.read_history(lease.run_pk)[-2]
     assert failed.attributes["cause"] == "UnhandledCommand"
     assert store.describe("default", "wf-1", None).status == RunStatus.RUNNING
@@ -189,7 +209,13 @@ def test_continue_as_new_starts_next_run(store, queue):
     lease = claim_one(store, queue)
     res = store.complete_workflow_task(
         lease,
-        complete([ContinueAsNewWorkflowExecution(workflow_type="MyWorkflow", task_queue=queue, input=payloads("n"))]),
+        complete(
+            [
+                ContinueAsNewWorkflowExecution(
+                    workflow_type="MyWorkflow", task_queue=queue, input=payloads("n")
+                )
+            ]
+        ),
     )
     assert res.run_closed
     old = store.describe("default", "wf-1", first)
@@ -212,7 +238,9 @@ def test_closing_drops_pending_rows(store, queue):
 
     start(store, queue, "wf-1")
     lease = claim_one(store, queue)
-    store.complete_workflow_task(lease, complete([schedule(1, queue), StartTimer(seq=1, start_to_fire_timeout=60)]))
+    store.complete_workflow_task(
+        lease, complete([schedule(1, queue), StartTimer(seq=1, start_to_fire_timeout=60)])
+    )
     store.signal("default", "wf-1", None, "s", payloads())
     lease2 = claim_one(store, queue)
     store.complete_workflow_task(lease2, complete([finish()]))

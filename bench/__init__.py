@@ -1,0 +1,1 @@
+"""Benchmark harness for temporalflow (DESIGN §6): ``python bench/run.py``."""
