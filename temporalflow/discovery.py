@@ -1,5 +1,8 @@
-"""Find workflows and activities the Django way: a ``workflows.py`` / ``activities.py``
-module in any installed app (like ``admin.py``), plus modules named in settings."""
+"""Find workflows and activities the Django way.
+
+A ``workflows.py`` / ``activities.py`` module in any installed app (like ``admin.py``), plus modules named in
+settings.
+"""
 
 from __future__ import annotations
 

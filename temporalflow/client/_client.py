@@ -10,6 +10,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from temporalflow.client._errors import WorkflowQueryRejectedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalflow.client._ops import MISSING, Ops, args_list, default_identity, seconds, workflow_type_and_hint
 from temporalflow.client._types import (
     WorkflowExecutionDescription,
@@ -17,7 +18,6 @@ from temporalflow.client._types import (
     WorkflowHistory,
     WorkflowUpdateStage,
 )
-from temporalflow.client._errors import WorkflowQueryRejectedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalflow.common import QueryRejectCondition
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
@@ -118,14 +118,28 @@ class Client:
         wf_type, hint = workflow_type_and_hint(workflow)
         values = args_list(arg, args)
         run_id = await self._run(
-            self._ops.start, wf_type, values, id=id, task_queue=task_queue,
-            execution_timeout=execution_timeout, run_timeout=run_timeout, task_timeout=task_timeout,
-            id_reuse_policy=id_reuse_policy, id_conflict_policy=id_conflict_policy, retry_policy=retry_policy,
-            cron_schedule=cron_schedule, memo=memo, search_attributes=search_attributes, start_delay=start_delay,
-            start_signal=start_signal, start_signal_args=start_signal_args, request_id=request_id,
+            self._ops.start,
+            wf_type,
+            values,
+            id=id,
+            task_queue=task_queue,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            retry_policy=retry_policy,
+            cron_schedule=cron_schedule,
+            memo=memo,
+            search_attributes=search_attributes,
+            start_delay=start_delay,
+            start_signal=start_signal,
+            start_signal_args=start_signal_args,
+            request_id=request_id,
         )
-        return WorkflowHandle(self, id, run_id=None, result_run_id=run_id, first_execution_run_id=run_id,
-                              result_type=result_type or hint)
+        return WorkflowHandle(
+            self, id, run_id=None, result_run_id=run_id, first_execution_run_id=run_id, result_type=result_type or hint
+        )
 
     async def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
         """Start a workflow and wait for its result."""
@@ -133,21 +147,36 @@ class Client:
         return await handle.result()
 
     def get_workflow_handle(
-        self, workflow_id: str, *, run_id: str | None = None, first_execution_run_id: str | None = None,
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
         result_type: type | None = None,
     ) -> WorkflowHandle:
         """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
-        return WorkflowHandle(self, workflow_id, run_id=run_id, result_run_id=run_id,
-                              first_execution_run_id=first_execution_run_id, result_type=result_type)
+        return WorkflowHandle(
+            self,
+            workflow_id,
+            run_id=run_id,
+            result_run_id=run_id,
+            first_execution_run_id=first_execution_run_id,
+            result_type=result_type,
+        )
 
     def get_workflow_handle_for(
-        self, workflow: Callable[..., Any], workflow_id: str, *, run_id: str | None = None,
+        self,
+        workflow: Callable[..., Any],
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
         first_execution_run_id: str | None = None,
     ) -> WorkflowHandle:
         """A typed handle: the result is decoded with the run method's return type."""
         _, hint = workflow_type_and_hint(workflow)
-        return self.get_workflow_handle(workflow_id, run_id=run_id, first_execution_run_id=first_execution_run_id,
-                                        result_type=hint)
+        return self.get_workflow_handle(
+            workflow_id, run_id=run_id, first_execution_run_id=first_execution_run_id, result_type=hint
+        )
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -177,8 +206,14 @@ class WorkflowHandle:
     """A workflow id (and optionally a run id) to drive: result, signal, query, update, ..."""
 
     def __init__(
-        self, client: Client, id: str, *, run_id: str | None, result_run_id: str | None,
-        first_execution_run_id: str | None, result_type: Any = None,
+        self,
+        client: Client,
+        id: str,
+        *,
+        run_id: str | None,
+        result_run_id: str | None,
+        first_execution_run_id: str | None,
+        result_type: Any = None,
     ) -> None:
         self._client = client
         self._id = id
@@ -226,15 +261,22 @@ class WorkflowHandle:
                 return value
             run_id = value
 
-    async def signal(self, signal: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (),
-                     **_ignored: Any) -> None:
+    async def signal(
+        self, signal: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (), **_ignored: Any
+    ) -> None:
         """Send a signal (persisted in history before this returns)."""
-        await self._client._run(self._client._ops.signal, self._id, self._run_id, handler_name(signal),
-                                args_list(arg, args))
+        await self._client._run(
+            self._client._ops.signal, self._id, self._run_id, handler_name(signal), args_list(arg, args)
+        )
 
     async def query(
-        self, query: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (),
-        result_type: type | None = None, reject_condition: QueryRejectCondition | None = None,
+        self,
+        query: Callable[..., Any] | str,
+        arg: Any = MISSING,
+        *,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        reject_condition: QueryRejectCondition | None = None,
         rpc_timeout: timedelta | None = None,
     ) -> Any:
         """Run a query handler on a worker against the run's current state."""
@@ -254,17 +296,26 @@ class WorkflowHandle:
             if bad:
                 raise WorkflowQueryRejectedError(status)
         query_id = await self._client._run(ops.store.create_query, info.pk, name, ops.encode(args_list(arg, args)))
-        answer = await self._client._wait(f"queryans:{query_id}", lambda: ops.store.get_query_answer(query_id),
-                                          seconds(rpc_timeout) or 30.0)
+        answer = await self._client._wait(
+            f"queryans:{query_id}", lambda: ops.store.get_query_answer(query_id), seconds(rpc_timeout) or 30.0
+        )
         if answer is None:
-            raise RPCError("query timed out: no worker answered (is a worker running for this task queue?)",
-                           RPCStatusCode.DEADLINE_EXCEEDED)
+            raise RPCError(
+                "query timed out: no worker answered (is a worker running for this task queue?)",
+                RPCStatusCode.DEADLINE_EXCEEDED,
+            )
         return ops.query_answer(answer, result_type)
 
     async def start_update(
-        self, update: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (),
-        id: str | None = None, wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
-        result_type: type | None = None, rpc_timeout: timedelta | None = None,
+        self,
+        update: Callable[..., Any] | str,
+        arg: Any = MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
     ) -> WorkflowUpdateHandle:
         """Send an update and wait until it is accepted (or rejected)."""
         if wait_for_stage == WorkflowUpdateStage.ADMITTED:
@@ -280,11 +331,15 @@ class WorkflowHandle:
         if info.status != sb.RunStatus.RUNNING:
             raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND)
         update_id = id or str(uuid.uuid4())
-        await self._client._run(ops.store.admit_update, info.pk, update_id, name, ops.encode(args_list(arg, args)),
-                                ops.identity)
+        await self._client._run(
+            ops.store.admit_update, info.pk, update_id, name, ops.encode(args_list(arg, args)), ops.identity
+        )
         handle = WorkflowUpdateHandle(self._client, update_id, self._id, info.run_id, info.pk, result_type)
-        stages = ("accepted", "rejected", "completed") if wait_for_stage == WorkflowUpdateStage.ACCEPTED else (
-            "rejected", "completed")
+        stages = (
+            ("accepted", "rejected", "completed")
+            if wait_for_stage == WorkflowUpdateStage.ACCEPTED
+            else ("rejected", "completed")
+        )
         outcome = await handle._wait_for(stages, seconds(rpc_timeout))
         if outcome.stage == "rejected":
             ops.update_outcome(outcome, result_type)  # raises WorkflowUpdateFailedError
@@ -296,8 +351,9 @@ class WorkflowHandle:
         handle = await self.start_update(update, arg, **kwargs)
         return await handle.result()
 
-    def get_update_handle(self, id: str, *, workflow_run_id: str | None = None,
-                          result_type: type | None = None) -> WorkflowUpdateHandle:
+    def get_update_handle(
+        self, id: str, *, workflow_run_id: str | None = None, result_type: type | None = None
+    ) -> WorkflowUpdateHandle:
         """A handle to an update sent earlier."""
         return WorkflowUpdateHandle(self._client, id, self._id, workflow_run_id or self._run_id, None, result_type)
 
@@ -328,8 +384,15 @@ class WorkflowHandle:
 class WorkflowUpdateHandle:
     """An update sent to a workflow: wait for its result."""
 
-    def __init__(self, client: Client, id: str, workflow_id: str, workflow_run_id: str | None,
-                 run_pk: int | None, result_type: Any) -> None:
+    def __init__(
+        self,
+        client: Client,
+        id: str,
+        workflow_id: str,
+        workflow_run_id: str | None,
+        run_pk: int | None,
+        result_type: Any,
+    ) -> None:
         self._client = client
         self._id = id
         self._workflow_id = workflow_id
@@ -361,7 +424,9 @@ class WorkflowUpdateHandle:
 
         def check() -> sb.UpdateOutcome | None:
             try:
-                outcome = ops.store.get_update_outcome(ops.namespace, self._workflow_id, self._workflow_run_id, self._id)
+                outcome = ops.store.get_update_outcome(
+                    ops.namespace, self._workflow_id, self._workflow_run_id, self._id
+                )
             except sb.UpdateNotFound:
                 raise RPCError(f"update {self._id!r} not found", RPCStatusCode.NOT_FOUND) from None
             return outcome if outcome.stage in stages else None
@@ -375,4 +440,3 @@ class WorkflowUpdateHandle:
         """Wait for the update to complete; its result, or ``WorkflowUpdateFailedError``."""
         outcome = await self._wait_for(("rejected", "completed"), seconds(rpc_timeout))
         return self._client._ops.update_outcome(outcome, self._result_type)
-

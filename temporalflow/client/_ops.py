@@ -67,7 +67,7 @@ def workflow_type_and_hint(workflow: Callable[..., Any] | str) -> tuple[str, Any
 
 
 def args_list(arg: Any, args: Sequence[Any]) -> list[Any]:
-    """temporalio's ``arg`` / ``args=`` convention."""
+    """Temporalio's ``arg`` / ``args=`` convention."""
     if arg is not MISSING:
         if args:
             raise ValueError("pass either arg or args, not both")

@@ -264,8 +264,10 @@ class Store(Protocol):
     # --- client side -------------------------------------------------------
 
     def start_workflow(self, request: StartWorkflowRequest) -> StartWorkflowResult:
-        """Create a run: WorkflowExecutionStarted (+ WorkflowExecutionSignaled for
-        signal-with-start) + WorkflowTaskScheduled (visible after ``start_delay``).
+        """Create a run.
+
+        WorkflowExecutionStarted (+ WorkflowExecutionSignaled for signal-with-start) + WorkflowTaskScheduled
+        (visible after ``start_delay``).
 
         Applies the id reuse policy against closed runs of the same workflow id and the
         conflict policy against a running one; raises ``RunAlreadyStarted`` when refused.
@@ -279,8 +281,14 @@ class Store(Protocol):
         """Events with id > ``after_event_id``, in order."""
 
     def signal(
-        self, namespace: str, workflow_id: str, run_id: str | None, name: str, input: PayloadsJSON,
-        identity: str = "", header: dict[str, Any] | None = None,
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        name: str,
+        input: PayloadsJSON,
+        identity: str = "",
+        header: dict[str, Any] | None = None,
     ) -> None:
         """Append WorkflowExecutionSignaled and schedule a workflow task; ``RunClosed`` if closed."""
 
@@ -288,8 +296,13 @@ class Store(Protocol):
         """Append WorkflowExecutionCancelRequested (once) and schedule a workflow task."""
 
     def terminate(
-        self, namespace: str, workflow_id: str, run_id: str | None, reason: str,
-        details: PayloadsJSON | None = None, identity: str = "",
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        reason: str,
+        details: PayloadsJSON | None = None,
+        identity: str = "",
     ) -> None:
         """Append WorkflowExecutionTerminated, close the run, drop its tasks and timers."""
 
@@ -299,7 +312,9 @@ class Store(Protocol):
     def get_query_answer(self, query_id: str) -> QueryAnswer | None:
         """The answer, or None while no worker has answered yet."""
 
-    def admit_update(self, run_pk: int, update_id: str, name: str, args: PayloadsJSON, identity: str = "") -> UpdateOutcome:
+    def admit_update(
+        self, run_pk: int, update_id: str, name: str, args: PayloadsJSON, identity: str = ""
+    ) -> UpdateOutcome:
         """Record an update request (deduplicated by ``update_id``) and schedule a workflow task."""
 
     def get_update_outcome(self, namespace: str, workflow_id: str, run_id: str | None, update_id: str) -> UpdateOutcome:
@@ -307,18 +322,29 @@ class Store(Protocol):
 
     # --- worker side -------------------------------------------------------
 
-    def claim_workflow_tasks(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[WorkflowTaskLease]:
+    def claim_workflow_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int
+    ) -> list[WorkflowTaskLease]:
         """Claim up to ``max_tasks`` visible workflow tasks: append WorkflowTaskStarted to each."""
 
-    def complete_workflow_task(self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion) -> CompleteWorkflowTaskResult:
-        """Append WorkflowTaskCompleted + one event per command, create activity/timer rows,
-        settle updates, close the run on a closing command, and schedule the next task when
-        events arrived meanwhile. ``StaleTask`` if the lease is no longer current."""
+    def complete_workflow_task(
+        self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
+    ) -> CompleteWorkflowTaskResult:
+        """Apply a workflow task's commands in one transaction.
 
-    def fail_workflow_task(self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = "") -> None:
+        Appends WorkflowTaskCompleted + one event per command, creates activity/timer rows,
+        settles updates, closes the run on a closing command, and schedules the next task
+        when events arrived meanwhile. ``StaleTask`` if the lease is no longer current.
+        """
+
+    def fail_workflow_task(
+        self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = ""
+    ) -> None:
         """Append WorkflowTaskFailed and reschedule the task (with backoff on repeated failures)."""
 
-    def claim_activity_tasks(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[ActivityTaskLease]:
+    def claim_activity_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int
+    ) -> list[ActivityTaskLease]:
         """Claim up to ``max_tasks`` visible activity attempts."""
 
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
@@ -328,8 +354,11 @@ class Store(Protocol):
         """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task."""
 
     def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:
-        """Retry per the retry policy (next attempt visible after the backoff), or append
-        ActivityTaskStarted + ActivityTaskFailed when no retry is left."""
+        """Retry per the retry policy, or record the final failure.
+
+        The next attempt becomes visible after the backoff; with no retry left, appends
+        ActivityTaskStarted + ActivityTaskFailed.
+        """
 
     def cancel_activity_task(self, token: str, details: PayloadsJSON | None, identity: str = "") -> None:
         """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled."""
@@ -341,8 +370,11 @@ class Store(Protocol):
         """Record a query's answer for the waiting client."""
 
     def fire_due_timers(self, limit: int = 100) -> int:
-        """Turn due timers into TimerFired and due deadlines (activity, workflow task, run)
-        into their TimedOut events or retries; returns how many were handled."""
+        """Handle due timers and deadlines; returns how many were handled.
+
+        Timers become TimerFired; expired activity, workflow-task and run deadlines become
+        their TimedOut events (or activity retries).
+        """
 
     def next_due_time(self) -> float | None:
         """The earliest pending timer or deadline, or None."""
@@ -350,9 +382,17 @@ class Store(Protocol):
     def record_poller(self, namespace: str, task_queue: str, identity: str) -> None:
         """Note that a worker polls this task queue (for the task-queue views)."""
 
+    def release_sticky(self, identity: str) -> None:
+        """Drop this worker's sticky claim on runs (it is shutting down)."""
+
+    def close_thread_connections(self) -> None:
+        """Release the calling thread's database connection."""
+
     # --- wake-ups ----------------------------------------------------------
 
     def subscribe(self, channel: str) -> Subscription:
-        """Wake-ups for a logical channel: ``wft:{ns}:{queue}``, ``act:{ns}:{queue}``,
-        ``query:{ns}:{queue}``, ``timers``, ``run:{run_pk}`` (any change of the run),
-        ``queryans:{query_id}``."""
+        """Wake-ups for a logical channel.
+
+        ``wft:{ns}:{queue}``, ``act:{ns}:{queue}``, ``query:{ns}:{queue}``, ``timers``, ``run:{run_pk}`` (any
+        change of the run), ``queryans:{query_id}``.
+        """

@@ -2170,6 +2170,18 @@ class DjangoStore:
                 [namespace, task_queue, identity, kind],
             )
 
+    def release_sticky(self, identity: str) -> None:
+        """Let any worker take runs this (stopping) worker held sticky, without waiting."""
+        with self._atomic():
+            self._cursor().execute(
+                f"UPDATE {RUN} SET sticky_identity = '', sticky_until = NULL WHERE sticky_identity = %s",
+                [identity],
+            )
+
+    def close_thread_connections(self) -> None:
+        """Close this thread's connection (worker threads call it before they exit)."""
+        connections[self.alias].close()
+
     def subscribe(self, channel: str) -> notify.LocalSubscription:
         """Wake-ups for a logical channel (see ``store.base.Store.subscribe``)."""
         return notify.subscribe(channel, alias=self.alias)

@@ -1,5 +1,8 @@
-"""Activity attempts: decode, run (thread pool for ``def``, the loop for ``async def``),
-heartbeat with throttling, deliver cancellation, report the outcome."""
+"""Activity attempts.
+
+Decode, run (thread pool for ``def``, the loop for ``async def``), heartbeat with throttling, deliver
+cancellation, report the outcome.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""``Worker``: polls a task queue for workflow tasks, activities and queries, and runs
-the timer/timeout loop — ``temporalio.worker.Worker``'s options and lifecycle."""
+"""``Worker``, with ``temporalio.worker.Worker``'s options and lifecycle.
+
+It polls a task queue for workflow tasks, activities and queries, and runs the
+timer/timeout loop.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import concurrent.futures
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -97,8 +101,9 @@ class Worker:
         self._wf_executor = workflow_task_executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="temporalflow-workflow")
         self._own_wf_executor = workflow_task_executor is None
+        self._db_threads = max(1, db_threads)
         self._db_executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, db_threads), thread_name_prefix="temporalflow-db")
+            max_workers=self._db_threads, thread_name_prefix="temporalflow-db")
         self._cache = RunCache(max_cached_workflows)
         self._deadlock = None if debug_mode or deadlock_timeout is None else deadlock_timeout.total_seconds()
         self._failure_types = tuple(workflow_failure_exception_types)
@@ -183,8 +188,10 @@ class Worker:
             await self._finish()
 
     async def shutdown(self) -> None:
-        """Stop polling, let in-flight work finish (activities get ``graceful_shutdown_timeout``),
-        then cancel what remains and wait until everything is reported."""
+        """Stop polling and let in-flight work finish, then cancel what remains.
+
+        Activities get ``graceful_shutdown_timeout``; returns once everything is reported.
+        """
         if not self._started:
             return
         self._stopping = True
@@ -213,14 +220,36 @@ class Worker:
                 await self._act_runner.wait_all(None)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self._db(getattr(self._store, "close_thread_connections", lambda: None))
-        self._db_executor.shutdown(wait=False)
+        if self._workflows is not None and self._cache.size > 0:
+            try:
+                await self._db(self._store.release_sticky, self._identity)
+            except Exception:
+                logger.warning("could not release sticky runs; they move after the sticky timeout", exc_info=True)
+        await self._close_db_threads()
         if self._own_wf_executor:
             self._wf_executor.shutdown(wait=False)
         if self._own_activity_executor and self._activity_executor is not None:
             self._activity_executor.shutdown(wait=False)
         self._stopped.set()
         logger.info("Worker %s stopped", self._identity)
+
+    async def _close_db_threads(self) -> None:
+        # Every DB thread holds its own connection: run one close per thread, held at a
+        # barrier so no thread can take two of them.
+        n = self._db_threads
+        barrier = threading.Barrier(n, timeout=10)
+
+        def close() -> None:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+            self._store.close_thread_connections()
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._db_executor, close) for _ in range(n)),
+                             return_exceptions=True)
+        self._db_executor.shutdown(wait=False)
 
     # --- loops -------------------------------------------------------------------
 

@@ -294,7 +294,7 @@ class _Unsafe:
 
     @staticmethod
     def in_sandbox() -> bool:
-        """temporalflow runs no sandbox."""
+        """Temporalflow runs no sandbox."""
         return False
 
     @staticmethod

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -41,12 +40,21 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, *extra: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "DATABASE_URL": _database_url(), "TEMPORALFLOW_LEDGER": str(self.ledger),
-               "TEMPORALFLOW_EXTRA_MODULES": "tests.e2e.workloads", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "TEMPORALFLOW_LEDGER": str(self.ledger),
+            "TEMPORALFLOW_EXTRA_MODULES": "tests.e2e.workloads",
+            "PYTHONUNBUFFERED": "1",
+        }
         log = open(self.tmp / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "runworker", "-q", self.task_queue, *extra],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append(proc)
         return proc
 
@@ -78,11 +86,17 @@ def check_history_invariants(client: SyncClient, workflow_id: str) -> None:
     """Contiguous ids, every started workflow task closed once, one close event, last."""
     events = client.get_workflow_handle(workflow_id).fetch_history().events
     assert [e.event_id for e in events] == list(range(1, len(events) + 1))
-    outcomes = Counter(e.attributes.get("started_event_id") for e in events if e.event_type in (
-        EventType.WORKFLOW_TASK_COMPLETED, EventType.WORKFLOW_TASK_FAILED, EventType.WORKFLOW_TASK_TIMED_OUT))
+    outcomes = Counter(
+        e.attributes.get("started_event_id")
+        for e in events
+        if e.event_type
+        in (EventType.WORKFLOW_TASK_COMPLETED, EventType.WORKFLOW_TASK_FAILED, EventType.WORKFLOW_TASK_TIMED_OUT)
+    )
     for e in events:
         if e.event_type is EventType.WORKFLOW_TASK_STARTED:
-            assert outcomes[e.event_id] == 1, f"workflow task {e.event_id} of {workflow_id} closed {outcomes[e.event_id]} times"
+            assert outcomes[e.event_id] == 1, (
+                f"workflow task {e.event_id} of {workflow_id} closed {outcomes[e.event_id]} times"
+            )
     closes = [e for e in events if e.event_type in CLOSE_EVENT_TYPES]
     assert len(closes) == 1 and closes[0] is events[-1]
 
@@ -90,8 +104,9 @@ def check_history_invariants(client: SyncClient, workflow_id: str) -> None:
 def test_sigkill_mid_activity_then_new_worker_completes(workers: Workers) -> None:
     client = SyncClient.connect()
     victim = workers.spawn()
-    handle = client.start_workflow("SlowActivityWorkflow", 2.0, id=f"kill-act-{uuid.uuid4().hex[:6]}",
-                                   task_queue=workers.task_queue)
+    handle = client.start_workflow(
+        "SlowActivityWorkflow", 2.0, id=f"kill-act-{uuid.uuid4().hex[:6]}", task_queue=workers.task_queue
+    )
     assert_eventually(lambda: workers.lines("slow-start"), timeout=30)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
@@ -107,8 +122,9 @@ def test_sigkill_mid_activity_then_new_worker_completes(workers: Workers) -> Non
 def test_sigkill_mid_workflow_task_then_new_worker_completes(workers: Workers) -> None:
     client = SyncClient.connect()
     victim = workers.spawn()
-    handle = client.start_workflow("SlowTaskWorkflow", id=f"kill-wft-{uuid.uuid4().hex[:6]}",
-                                   task_queue=workers.task_queue, task_timeout=2)
+    handle = client.start_workflow(
+        "SlowTaskWorkflow", id=f"kill-wft-{uuid.uuid4().hex[:6]}", task_queue=workers.task_queue, task_timeout=2
+    )
     assert_eventually(lambda: workers.lines("wft-start"), timeout=30)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
@@ -139,8 +155,9 @@ def test_three_workers_three_hundred_workflows_each_completes_once(workers: Work
 def test_sigterm_lets_in_flight_activity_finish_and_exits_zero(workers: Workers) -> None:
     client = SyncClient.connect()
     proc = workers.spawn("--graceful-shutdown-timeout", "10")
-    handle = client.start_workflow("SlowActivityWorkflow", 1.0, id=f"term-{uuid.uuid4().hex[:6]}",
-                                   task_queue=workers.task_queue)
+    handle = client.start_workflow(
+        "SlowActivityWorkflow", 1.0, id=f"term-{uuid.uuid4().hex[:6]}", task_queue=workers.task_queue
+    )
     assert_eventually(lambda: workers.lines("slow-start"), timeout=30)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, workers.logs()

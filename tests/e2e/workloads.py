@@ -48,8 +48,10 @@ class RecordWorkflow:
     @workflow.run
     async def run(self, n: int) -> list[str]:
         wid = workflow.info().workflow_id
-        return [await workflow.execute_activity(record, args=[wid, f"s{i}"], start_to_close_timeout=timedelta(seconds=30))
-                for i in range(n)]
+        return [
+            await workflow.execute_activity(record, args=[wid, f"s{i}"], start_to_close_timeout=timedelta(seconds=30))
+            for i in range(n)
+        ]
 
 
 @workflow.defn
@@ -58,9 +60,12 @@ class SlowActivityWorkflow:
     async def run(self, seconds: float) -> str:
         wid = workflow.info().workflow_id
         return await workflow.execute_activity(
-            slow_step, args=[wid, seconds], start_to_close_timeout=timedelta(seconds=60),
+            slow_step,
+            args=[wid, seconds],
+            start_to_close_timeout=timedelta(seconds=60),
             heartbeat_timeout=timedelta(seconds=1),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)))
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+        )
 
 
 @workflow.defn
@@ -72,6 +77,7 @@ class SlowTaskWorkflow:
             # Blocks the workflow task (under the deadlock limit) so the test can kill
             # the worker in the middle of it.
             time.sleep(1.0)
-        result = await workflow.execute_activity(record, args=[workflow.info().workflow_id, "after"],
-                                                 start_to_close_timeout=timedelta(seconds=30))
+        result = await workflow.execute_activity(
+            record, args=[workflow.info().workflow_id, "after"], start_to_close_timeout=timedelta(seconds=30)
+        )
         return result

@@ -36,9 +36,16 @@ class HistoryBuilder:
         self.time = start_time
         self.run_id = str(uuid.uuid4())
         self.workflow_id = "wf-1"
-        self.add(ET.WORKFLOW_EXECUTION_STARTED, workflow_type={"name": workflow_type},
-                 task_queue={"name": "q"}, input=encode(*args), workflow_task_timeout=10.0,
-                 original_execution_run_id=self.run_id, first_execution_run_id=self.run_id, attempt=1)
+        self.add(
+            ET.WORKFLOW_EXECUTION_STARTED,
+            workflow_type={"name": workflow_type},
+            task_queue={"name": "q"},
+            input=encode(*args),
+            workflow_task_timeout=10.0,
+            original_execution_run_id=self.run_id,
+            first_execution_run_id=self.run_id,
+            attempt=1,
+        )
         self.wft_open = False
         self.schedule_wft()
 
@@ -57,8 +64,9 @@ class HistoryBuilder:
         return self.add(ET.WORKFLOW_TASK_STARTED, scheduled_event_id=self.wft_scheduled)
 
     def complete_wft(self, started_id: int, commands: list[Command]) -> None:
-        completed = self.add(ET.WORKFLOW_TASK_COMPLETED, scheduled_event_id=self.wft_scheduled,
-                             started_event_id=started_id)
+        completed = self.add(
+            ET.WORKFLOW_TASK_COMPLETED, scheduled_event_id=self.wft_scheduled, started_event_id=started_id
+        )
         self.wft_open = False
         for cmd in commands:
             ev = command_event(cmd, completed)
@@ -66,8 +74,13 @@ class HistoryBuilder:
                 self.add(ev[0], **ev[1])
 
     def fail_wft(self, started_id: int, failure: dict) -> None:
-        self.add(ET.WORKFLOW_TASK_FAILED, scheduled_event_id=self.wft_scheduled, started_event_id=started_id,
-                 failure=failure, cause="WorkflowWorkerUnhandledFailure")
+        self.add(
+            ET.WORKFLOW_TASK_FAILED,
+            scheduled_event_id=self.wft_scheduled,
+            started_event_id=started_id,
+            failure=failure,
+            cause="WorkflowWorkerUnhandledFailure",
+        )
         self.wft_open = False
         self.schedule_wft()
 
@@ -81,17 +94,29 @@ class HistoryBuilder:
 
     def complete_activity(self, scheduled_event_id: int, result: Any) -> None:
         started = self.add(ET.ACTIVITY_TASK_STARTED, scheduled_event_id=scheduled_event_id, attempt=1)
-        self.new_event(ET.ACTIVITY_TASK_COMPLETED, scheduled_event_id=scheduled_event_id,
-                       started_event_id=started, result=encode(result))
+        self.new_event(
+            ET.ACTIVITY_TASK_COMPLETED,
+            scheduled_event_id=scheduled_event_id,
+            started_event_id=started,
+            result=encode(result),
+        )
 
-    def fail_activity(self, scheduled_event_id: int, failure: dict, retry_state: str = "RETRY_STATE_NON_RETRYABLE_FAILURE") -> None:
+    def fail_activity(
+        self, scheduled_event_id: int, failure: dict, retry_state: str = "RETRY_STATE_NON_RETRYABLE_FAILURE"
+    ) -> None:
         started = self.add(ET.ACTIVITY_TASK_STARTED, scheduled_event_id=scheduled_event_id, attempt=1)
-        self.new_event(ET.ACTIVITY_TASK_FAILED, scheduled_event_id=scheduled_event_id,
-                       started_event_id=started, failure=failure, retry_state=retry_state)
+        self.new_event(
+            ET.ACTIVITY_TASK_FAILED,
+            scheduled_event_id=scheduled_event_id,
+            started_event_id=started,
+            failure=failure,
+            retry_state=retry_state,
+        )
 
     def fire_timer(self, timer_id: str) -> None:
-        started = next(e.event_id for e in self.events
-                       if e.event_type is ET.TIMER_STARTED and e.attributes["timer_id"] == timer_id)
+        started = next(
+            e.event_id for e in self.events if e.event_type is ET.TIMER_STARTED and e.attributes["timer_id"] == timer_id
+        )
         self.new_event(ET.TIMER_FIRED, timer_id=timer_id, started_event_id=started)
 
     def signal(self, name: str, *args: Any) -> None:
@@ -99,9 +124,18 @@ class HistoryBuilder:
 
     def closed(self) -> HistoryEvent | None:
         last = self.events[-1]
-        return last if last.event_type.name.startswith("WORKFLOW_EXECUTION_") and last.event_type in {
-            ET.WORKFLOW_EXECUTION_COMPLETED, ET.WORKFLOW_EXECUTION_FAILED, ET.WORKFLOW_EXECUTION_CANCELED,
-            ET.WORKFLOW_EXECUTION_CONTINUED_AS_NEW} else None
+        return (
+            last
+            if last.event_type.name.startswith("WORKFLOW_EXECUTION_")
+            and last.event_type
+            in {
+                ET.WORKFLOW_EXECUTION_COMPLETED,
+                ET.WORKFLOW_EXECUTION_FAILED,
+                ET.WORKFLOW_EXECUTION_CANCELED,
+                ET.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+            }
+            else None
+        )
 
 
 def new_driver(*classes: type) -> RunDriver:
@@ -111,10 +145,14 @@ def new_driver(*classes: type) -> RunDriver:
         name = ev.attributes["workflow_type"]["name"]
         if name not in defs:
             raise KeyError(f"workflow type {name!r} is not registered")
-        return WorkflowInstance(defs[name], namespace="default", workflow_id="wf-1",
-                                run_id=ev.attributes["original_execution_run_id"],
-                                payload_converter=CONVERTER.payload_converter,
-                                failure_converter=CONVERTER.failure_converter)
+        return WorkflowInstance(
+            defs[name],
+            namespace="default",
+            workflow_id="wf-1",
+            run_id=ev.attributes["original_execution_run_id"],
+            payload_converter=CONVERTER.payload_converter,
+            failure_converter=CONVERTER.failure_converter,
+        )
 
     return RunDriver(factory)
 
