@@ -33,7 +33,7 @@ NOTES = [
     "E runs the worker with `--max-cached-workflows 6000` so all 5,000 waiting runs stay cached (default 1,000). RSS "
     "is VmRSS of the worker after a warm-up workflow vs. 1 s after every run has no pending workflow task "
     "(wft_state = 0, next_event_id ≥ 5 in temporalflow_run).",
-    "F builds the history once (LongHistoryWorkflow: 2,600 activities in parallel batches of 25) and replays it "
+    "F builds the history once (LongHistoryWorkflow: 3,200 activities in parallel batches of 25) and replays it "
     "in the bench process each run.",
     "The machine has 2 cores and is shared with other engineers' test runs; PostgreSQL, worker and bench compete "
     "for the same CPUs. Quote medians; min/max show the noise.",

@@ -134,7 +134,7 @@ async def workload_e(ctx: Ctx, n: int = 5000, timeout: float = 600.0) -> dict[st
 _HISTORY: dict[str, Any] = {}
 
 
-async def build_history(ctx: Ctx, total: int = 2600, batch: int = 25) -> Any:
+async def build_history(ctx: Ctx, total: int = 3200, batch: int = 25) -> Any:
     """Run LongHistoryWorkflow once and fetch its history (kept for the next repeats)."""
     if "h" not in _HISTORY:
         handle = await ctx.client.start_workflow(LongHistoryWorkflow.run, args=[total, batch], id=f"{ctx.tag}-f",
