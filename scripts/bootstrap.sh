@@ -11,6 +11,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
+REQUIREMENTS="${REQUIREMENTS:-requirements.txt}"
 STAMP="$VENV/.requirements.sha256"
 LOG="$VENV/bootstrap.log"
 
@@ -39,7 +40,7 @@ fi
 # (dependencies/extras), not pyproject's tool configuration.
 wanted="$(
     {
-        cat "$ROOT/requirements.txt"
+        cat "$ROOT/$REQUIREMENTS"
         sed -n '/^\[build-system\]/,/^\[tool\./p' "$ROOT/pyproject.toml"
     } | sha256sum | cut -d' ' -f1
 )"
@@ -55,12 +56,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$wanted" ]]; then
     exit 0
 fi
 
-echo "bootstrap: installing requirements.txt into $VENV ..."
+echo "bootstrap: installing $REQUIREMENTS into $VENV ..."
 cd "$ROOT"
 if ! "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
-        -r requirements.txt >"$LOG" 2>&1; then
+        -r "$REQUIREMENTS" >"$LOG" 2>&1; then
     cat "$LOG" >&2
-    die "pip install -r requirements.txt failed (log above, also in $LOG)"
+    die "pip install -r $REQUIREMENTS failed (log above, also in $LOG)"
 fi
 "$VENV/bin/python" -c 'import django, pytest, temporalflow' >>"$LOG" 2>&1 \
     || { cat "$LOG" >&2; die "the environment was installed but does not import"; }

@@ -104,7 +104,7 @@ run_pytest() {  # run_pytest <vendor> <pytest args...>
         "$out" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')"
     rm -f "$out"
     [[ "$rc" -eq 5 ]] && last="no tests collected${last:+ ($last)}"
-    record "pytest/$vendor" "$rc" "$((SECONDS - start))" "$last"
+    record "pytest/${PYTEST_LABEL:-$vendor}" "$rc" "$((SECONDS - start))" "$last"
 }
 
 step ruff ruff check --output-format=concise .
@@ -124,6 +124,31 @@ for db in $DBS; do
         *) echo "test.sh: unknown database '$db' in TEMPORALFLOW_TEST_DBS" >&2; exit 2 ;;
     esac
 done
+
+# Compatibility: the SQLite suite again on Python 3.12 with Django 6.x (Django 6 needs 3.12).
+find_python312() {
+    local c
+    for c in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+if [[ "${TEMPORALFLOW_SKIP_DJANGO6:-0}" != "1" ]]; then
+    start=$SECONDS
+    if py312="$(find_python312)"; then
+        if VENV="$ROOT/.venv-django6" PYTHON="$py312" REQUIREMENTS=requirements-django6.txt scripts/bootstrap.sh; then
+            PATH="$ROOT/.venv-django6/bin:$PATH" PYTEST_LABEL=sqlite-django6 run_pytest sqlite "$@"
+        else
+            record "pytest/sqlite-django6" 1 "$((SECONDS - start))" "bootstrap of .venv-django6 failed"
+        fi
+    else
+        record "pytest/sqlite-django6" 1 "$((SECONDS - start))" \
+            "python3.12 not found (set TEMPORALFLOW_SKIP_DJANGO6=1 to skip)"
+    fi
+fi
 
 echo
 echo "=== summary"
