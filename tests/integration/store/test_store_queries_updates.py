@@ -34,9 +34,9 @@ def test_query_waits_for_in_flight_task_then_roundtrips(store, queue):
 
 
 def test_claimed_query_is_reclaimable_after_lease(store, queue, monkeypatch):
-    from temporalflow.store import orm
+    from temporalflow.store import _messages
 
-    monkeypatch.setattr(orm, "QUERY_CLAIM_LEASE", 0.0)
+    monkeypatch.setattr(_messages, "QUERY_CLAIM_LEASE", 0.0)
     start(store, queue, "wf-1")
     store.complete_workflow_task(claim_one(store, queue), complete([]))
     qid = store.create_query(store.describe("default", "wf-1", None).pk, "status", payloads())

@@ -1,0 +1,227 @@
+"""Plumbing shared by every part of ``DjangoStore``.
+
+Table names, state numbers and column lists; JSON and row decoding; event
+builders used by several parts; and ``_StoreBase``: the connection, the
+transaction, the clock, wake-ups, the history INSERT and run lookups. Nothing
+here decides what a workflow does next.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections, transaction
+
+from temporalflow.core.events import EventType
+from temporalflow.store import notify
+from temporalflow.store._dialects import Dialect, dialect_for
+from temporalflow.store.base import RunNotFound, RunStatus
+
+RUN = "temporalflow_run"
+EVENT = "temporalflow_event"
+ACTIVITY = "temporalflow_activity"
+TIMER = "temporalflow_timer"
+QUERY = "temporalflow_query"
+UPDATE = "temporalflow_update"
+POLLER = "temporalflow_poller"
+
+RUNNING = int(RunStatus.RUNNING)
+WFT_NONE, WFT_SCHEDULED, WFT_STARTED = 0, 1, 2
+ACT_SCHEDULED, ACT_STARTED = 1, 2
+
+_EVENT_ROWS_PER_INSERT = 500
+
+_RUN_COLS = (
+    "id, namespace, workflow_id, run_id, workflow_type, task_queue, status, next_event_id, first_run_id, "
+    "parent_workflow_id, parent_run_id, memo, search_attributes, retry_policy, execution_timeout, "
+    "run_timeout, "
+    "task_timeout, execution_deadline, run_deadline, wft_state, wft_scheduled_event_id, "
+    "wft_started_event_id, "
+    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, "
+    "request_id, start_ts, "
+    "close_ts, execution_ts, cron_schedule"
+)
+
+_ACT_COLS = (
+    "id, namespace, run_id, workflow_id, workflow_run_id, workflow_type, scheduled_event_id, activity_id, "
+    "activity_type, task_queue, input, header, attempt, state, visible_at, lease_token, started_at, "
+    "lease_until, "
+    "timeout_at, schedule_to_close_deadline, schedule_to_start_deadline, schedule_to_close_timeout, "
+    "schedule_to_start_timeout, start_to_close_timeout, heartbeat_timeout, retry_policy, heartbeat_details, "
+    "last_failure, cancel_requested, scheduled_time, current_attempt_scheduled_time, identity"
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _dumps(obj: Any) -> str | None:
+    """Compact JSON (None stays SQL NULL)."""
+    if obj is None:
+        return None
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _loads(value: Any) -> Any:
+    """Decode a JSON column read through a raw cursor (text on both databases)."""
+    if value is None or not isinstance(value, (str, bytes)):
+        return value
+    return json.loads(value)
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _row(cur: Any) -> dict[str, Any] | None:
+    rows = _rows(cur)
+    return rows[0] if rows else None
+
+
+def _min(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _marks(values: Sequence[Any] | set[Any]) -> str:
+    """``%s,%s,...``: one placeholder per value, for ``IN (...)``."""
+    return ",".join(["%s"] * len(values))
+
+
+def _sql_min(a: str, b: str) -> str:
+    """SQL ``min(a, b)`` where ``a`` is never NULL and a NULL ``b`` means "no bound" (portable)."""
+    return f"(CASE WHEN ({b}) IS NOT NULL AND ({b}) < ({a}) THEN ({b}) ELSE ({a}) END)"
+
+
+def _wft_scheduled(
+    task_queue: str, task_timeout: float, attempt: int = 1
+) -> tuple[EventType, dict[str, Any]]:
+    return EventType.WORKFLOW_TASK_SCHEDULED, {
+        "task_queue": {"name": task_queue},
+        "start_to_close_timeout": task_timeout,
+        "attempt": attempt,
+    }
+
+class _StoreBase:
+    """Connection, transaction, clock and wake-up plumbing of ``DjangoStore`` (state set by its ``__init__``)."""
+
+    alias: str
+    namespace: str
+    clock: Callable[[], float] | None
+    _dialect: Dialect | None
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of the alias's database."""
+        if self._dialect is None:
+            self._dialect = dialect_for(connections[self.alias].vendor)
+        return self._dialect
+
+    def _atomic(self) -> transaction.Atomic:
+        return transaction.atomic(using=self.alias)
+
+    def _cursor(self) -> Any:
+        return connections[self.alias].cursor()
+
+    def _json(self) -> str:
+        # Typed placeholder for JSON columns, so PostgreSQL never has to guess.
+        return "%s::jsonb" if self.dialect.vendor == "postgresql" else "%s"
+
+    def now(self) -> float:
+        """The store's idea of now (epoch seconds), for callers computing sleeps."""
+        return float(self.clock()) if self.clock is not None else time.time()
+
+    def _now_sql(self) -> str:
+        # An injected clock is rendered as a literal, like SQLite's Python clock.
+        if self.clock is not None:
+            return repr(float(self.clock()))
+        return self.dialect.now_sql()
+
+    def _now(self, cur: Any) -> float:
+        if self.clock is not None:
+            return float(self.clock())
+        if self.dialect.vendor == "postgresql":
+            cur.execute(f"SELECT {self._now_sql()}")
+            return float(cur.fetchone()[0])
+        return time.time()
+
+    def _publish(self, cur: Any, channels: Iterable[str]) -> None:
+        notify.publish(self.alias, self.dialect, cur, channels)
+
+    def _dt(self, ts: float) -> Any:
+        return connections[self.alias].ops.adapt_datetimefield_value(datetime.fromtimestamp(ts, tz=UTC))
+
+    def _insert_events(
+        self,
+        cur: Any,
+        run_pk: int,
+        first_id: int,
+        now: float,
+        events: Sequence[tuple[EventType, dict[str, Any]]],
+    ) -> None:
+        """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs)."""
+        self._insert_event_rows(cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
+
+    def _insert_event_rows(
+        self, cur: Any, rows: Sequence[tuple[int, int, float, EventType, dict[str, Any]]]
+    ) -> None:
+        """Insert ``(run pk, event id, time, type, attributes)`` rows, of one run or several (multi-row INSERTs)."""
+        for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
+            chunk = rows[start : start + _EVENT_ROWS_PER_INSERT]
+            params: list[Any] = []
+            for run_pk, event_id, ts, etype, attrs in chunk:
+                params += [run_pk, event_id, str(etype), ts, _dumps(attrs)]
+            values = ",".join(["(%s,%s,%s,%s,%s)"] * len(chunk))
+            cur.execute(
+                f"INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) VALUES {values}",
+                params,
+            )
+
+    def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
+        """Read (and on PostgreSQL lock) a run row; ``now`` comes with it."""
+        cur.execute(
+            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE id = "
+            f"%s{self.dialect.lock_suffix()}",
+            [run_pk],
+        )
+        return _row(cur)
+
+    def _find_run(
+        self, cur: Any, namespace: str, workflow_id: str, run_id: str | None, lock: bool = False
+    ) -> dict[str, Any]:
+        sql = f"SELECT {_RUN_COLS} FROM {RUN} WHERE namespace = %s AND workflow_id = %s"
+        params: list[Any] = [namespace, workflow_id]
+        if run_id:
+            sql += " AND run_id = %s"
+            params.append(run_id)
+        sql += " ORDER BY id DESC LIMIT 1"
+        if lock:
+            sql += self.dialect.lock_suffix()
+        cur.execute(sql, params)
+        row = _row(cur)
+        if row is None:
+            raise RunNotFound(
+                f"workflow {workflow_id!r}"
+                + (f" run {run_id!r}" if run_id else "")
+                + f" not found in {namespace!r}"
+            )
+        return row
+
+    @staticmethod
+    def _target(namespace: str, workflow_id: str, run_id: str | None) -> tuple[str, list[Any]]:
+        """SQL selecting the id of a run by workflow id (and run id, else the latest)."""
+        if run_id:
+            return (
+                f"id = (SELECT id FROM {RUN} WHERE namespace = %s AND workflow_id = %s AND run_id = %s)",
+                [namespace, workflow_id, run_id],
+            )
+        return (
+            f"id = (SELECT id FROM {RUN} WHERE namespace = %s AND workflow_id = %s ORDER BY id DESC LIMIT 1)",
+            [namespace, workflow_id],
+        )
+

@@ -1,0 +1,218 @@
+"""The write paths every part of ``DjangoStore`` shares on one run.
+
+Appending events (and making sure a workflow task will see them),
+rescheduling a failed, timed-out or rejected workflow task, and closing a run
+(its activity and timer rows go, its pending updates and queries are settled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from temporalflow.conf import settings
+from temporalflow.core.events import EventType
+from temporalflow.store._base_sql import (
+    ACTIVITY,
+    QUERY,
+    RUN,
+    RUNNING,
+    TIMER,
+    UPDATE,
+    WFT_NONE,
+    WFT_SCHEDULED,
+    WFT_STARTED,
+    _dumps,
+    _row,
+    _StoreBase,
+    _wft_scheduled,
+)
+from temporalflow.store.base import RunStatus
+
+
+class _HistoryWrites(_StoreBase):
+    """Appending to a run's history, rescheduling its workflow task, closing it."""
+
+    def _append(
+        self,
+        cur: Any,
+        target_sql: str,
+        target_params: list[Any],
+        n: int,
+        build: Callable[[int, float], list[tuple[EventType, dict[str, Any]]]],
+        *,
+        extra_set: str = "",
+        extra_params: Sequence[Any] = (),
+        extra_where: str = "",
+        channels: Iterable[str] = (),
+    ) -> dict[str, Any] | None:
+        """Append ``n`` events to an open run from outside a workflow-task completion.
+
+        One UPDATE reserves the ids and, in the same statement, schedules the
+        run's workflow task if none is scheduled (appending WorkflowTaskScheduled
+        after the ``n`` events) or marks the started one dirty. Returns the run's
+        ``id``/``first_id``/``now``/``scheduled`` (the new WorkflowTaskScheduled id
+        or None), or None when no open run matched (nothing was written).
+        """
+        # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
+        assert n >= 1, "use _append_locked to schedule a task without an event"
+        now = self._now_sql()
+        sticky = repr(float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT))
+        # SET expressions see the row's old values (standard SQL, and SQLite).
+        sql = (
+            f"UPDATE {RUN} SET "
+            f"next_event_id = next_event_id + {int(n)} + (CASE WHEN wft_state = 0 THEN 1 ELSE 0 END), "
+            f"wft_dirty = (CASE WHEN wft_state = 2 THEN TRUE ELSE wft_dirty END), "
+            f"wft_scheduled_event_id = (CASE WHEN wft_state = 0 THEN next_event_id + {int(n)} "
+            f"ELSE wft_scheduled_event_id END), "
+            f"wft_visible_at = (CASE WHEN wft_state = 0 THEN {now} ELSE wft_visible_at END), "
+            f"wft_attempt = (CASE WHEN wft_state = 0 THEN 1 ELSE wft_attempt END), "
+            f"sticky_until = (CASE WHEN wft_state = 0 AND sticky_identity <> '' THEN {now} + {sticky} "
+            f"ELSE sticky_until END), "
+            f"wft_state = (CASE WHEN wft_state = 0 THEN 1 ELSE wft_state END)"
+            f"{extra_set} "
+            f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
+            f"RETURNING id, next_event_id, wft_state, wft_scheduled_event_id, namespace, task_queue, "
+            f"task_timeout, {now} AS now"
+        )
+        cur.execute(sql, [*extra_params, *target_params])
+        row = _row(cur)
+        if row is None:
+            return None
+        now_f = float(row["now"])
+        run_pk = row["id"]
+        next_id = row["next_event_id"]
+        scheduled = row["wft_state"] == WFT_SCHEDULED and row["wft_scheduled_event_id"] == next_id - 1
+        first_id = next_id - n - (1 if scheduled else 0)
+        events = build(first_id, now_f)
+        assert len(events) == n, "event count must be known before the ids are reserved"
+        if scheduled:
+            events.append(_wft_scheduled(row["task_queue"], row["task_timeout"]))
+        self._insert_events(cur, run_pk, first_id, now_f, events)
+        chans = [f"run:{run_pk}", *channels]
+        if scheduled:
+            chans.append(f"wft:{row['namespace']}:{row['task_queue']}")
+        self._publish(cur, chans)
+        return {
+            "id": run_pk,
+            "first_id": first_id,
+            "now": now_f,
+            "scheduled": first_id + n if scheduled else None,
+        }
+
+    def _append_locked(
+        self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]]
+    ) -> None:
+        """Append ``events`` to a locked, open run and make sure a workflow task will see them."""
+        first = run["next_event_id"]
+        run_pk = run["id"]
+        channels = [f"run:{run_pk}"]
+        state = run["wft_state"]
+        extra = ""
+        params: list[Any] = []
+        if state == WFT_NONE:
+            sched_id = first + len(events)
+            events = [*events, _wft_scheduled(run["task_queue"], run["task_timeout"])]
+            sticky_until = (
+                now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if run["sticky_identity"] else None
+            )
+            extra = (
+                ", wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, wft_attempt = 1, "
+                "sticky_until = %s"
+            )
+            params = [sched_id, now, sticky_until]
+            channels.append(f"wft:{run['namespace']}:{run['task_queue']}")
+        elif state == WFT_STARTED:
+            extra = ", wft_dirty = TRUE"
+        cur.execute(
+            f"UPDATE {RUN} SET next_event_id = %s{extra} WHERE id = %s",
+            [first + len(events), *params, run_pk],
+        )
+        self._insert_events(cur, run_pk, first, now, events)
+        run["next_event_id"] = first + len(events)
+        if state == WFT_NONE:
+            run["wft_state"] = WFT_SCHEDULED
+        self._publish(cur, channels)
+
+    def _reschedule_wft(
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        first: int,
+        visible_at: float,
+        attempt: int,
+        events: list[tuple[EventType, dict[str, Any]]],
+        now: float,
+    ) -> None:
+        """Write ``events`` (ending with WorkflowTaskScheduled) and schedule the task.
+
+        The failed or timed-out worker's cache is suspect, so stickiness is dropped
+        (a rejected completion drops it too and reschedules with ``attempt`` 1).
+        """
+        cur.execute(
+            f"UPDATE {RUN} SET next_event_id = %s, wft_state = 1, wft_scheduled_event_id = %s, "
+            "wft_visible_at = %s, "
+            f"wft_attempt = %s, wft_started_event_id = NULL, wft_lease_until = NULL, wft_dirty = FALSE, "
+            f"sticky_identity = '', sticky_until = NULL WHERE id = %s",
+            [first + len(events), first + len(events) - 1, visible_at, attempt, run["id"]],
+        )
+        self._insert_events(cur, run["id"], first, now, events)
+        channels = [f"run:{run['id']}"]
+        channels.append(f"wft:{run['namespace']}:{run['task_queue']}" if visible_at <= now else "timers")
+        if run["queries_waiting"] and attempt > 1:
+            channels.append(f"query:{run['namespace']}:{run['task_queue']}")  # attempt > 1: answerable now
+        self._publish(cur, channels)
+
+    def _close_run(
+        self, cur: Any, run: dict[str, Any], now: float, status: RunStatus, next_event_id: int
+    ) -> None:
+        cur.execute(
+            f"UPDATE {RUN} SET status = %s, close_time = %s, close_ts = %s, next_event_id = %s, wft_state = "
+            "0, "
+            f"wft_visible_at = NULL, wft_lease_until = NULL, wft_dirty = FALSE, sticky_identity = '', "
+            f"sticky_until = NULL WHERE id = %s",
+            [int(status), self._dt(now), now, next_event_id, run["id"]],
+        )
+
+    def _close_locked(
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        now: float,
+        status: RunStatus,
+        event: tuple[EventType, dict[str, Any]],
+        *,
+        answer_queries: dict[str, Any] | None = None,
+        channels: Iterable[str] = (),
+    ) -> None:
+        """Close a locked, open run with one closing event (terminated, timed out) and drop its rows."""
+        eid = run["next_event_id"]
+        self._close_run(cur, run, now, status, eid + 1)
+        self._insert_events(cur, run["id"], eid, now, [event])
+        extra = self._drop_run_rows(cur, run["id"], answer_queries=answer_queries)
+        self._publish(cur, [f"run:{run['id']}", *extra, *channels])
+
+    def _drop_run_rows(
+        self, cur: Any, run_pk: int, *, answer_queries: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Delete a closing run's activity and timer rows and settle its pending updates.
+
+        With ``answer_queries`` (a failure dict), pending queries are answered with it.
+        Returns the extra channels to notify.
+        """
+        cur.execute(f"DELETE FROM {ACTIVITY} WHERE run_id = %s", [run_pk])
+        cur.execute(f"DELETE FROM {TIMER} WHERE run_id = %s", [run_pk])
+        cur.execute(
+            f"UPDATE {UPDATE} SET stage = 'rejected', outcome = {self._json()} "
+            f"WHERE run_id = %s AND stage IN ('admitted', 'accepted')",
+            [_dumps({"failure": {"message": "workflow execution already completed"}}), run_pk],
+        )
+        channels: list[str] = []
+        if answer_queries is not None:
+            cur.execute(
+                f"UPDATE {QUERY} SET state = 'answered', answer = {self._json()} "
+                f"WHERE run_id = %s AND state <> 'answered' RETURNING id",
+                [_dumps({"failure": answer_queries}), run_pk],
+            )
+            channels += [f"queryans:{r[0]}" for r in cur.fetchall()]
+        return channels

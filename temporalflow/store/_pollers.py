@@ -1,0 +1,57 @@
+"""What workers tell the store about themselves, and how they wait.
+
+Poll records for operators, releasing sticky runs on shutdown, per-thread
+connections, and wake-up subscriptions (``notify``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.db import connections
+
+from temporalflow.store import notify
+from temporalflow.store._base_sql import POLLER, RUN, _StoreBase
+
+POLLER_RECORD_INTERVAL = 10.0
+"""A worker's poll of a queue is written at most this often (per store instance)."""
+
+
+class _PollersMixin(_StoreBase):
+    """Pollers and wake-ups."""
+
+    _pollers_seen: dict[tuple[str, str, str, str], float]
+
+    def record_poller(self, namespace: str, task_queue: str, identity: str, kind: str = "workflow") -> None:
+        """Note that a worker polls this task queue (written at most every few seconds)."""
+        key = (namespace, task_queue, identity, kind)
+        mono = time.monotonic()
+        if mono - self._pollers_seen.get(key, -math.inf) < POLLER_RECORD_INTERVAL:
+            return
+        self._pollers_seen[key] = mono
+        with self._atomic():
+            cur = self._cursor()
+            cur.execute(
+                f"INSERT INTO {POLLER} (namespace, task_queue, identity, kind, last_seen) "
+                f"VALUES (%s, %s, %s, %s, {self._now_sql()}) "
+                "ON CONFLICT (namespace, task_queue, identity, kind) DO UPDATE SET last_seen = "
+                "excluded.last_seen",
+                [namespace, task_queue, identity, kind],
+            )
+
+    def release_sticky(self, identity: str) -> None:
+        """Let any worker take runs this (stopping) worker held sticky, without waiting."""
+        with self._atomic():
+            self._cursor().execute(
+                f"UPDATE {RUN} SET sticky_identity = '', sticky_until = NULL WHERE sticky_identity = %s",
+                [identity],
+            )
+
+    def close_thread_connections(self) -> None:
+        """Close this thread's connection (worker threads call it before they exit)."""
+        connections[self.alias].close()
+
+    def subscribe(self, channel: str) -> notify.LocalSubscription:
+        """Wake-ups for a logical channel (see ``store.base.Store.subscribe``)."""
+        return notify.subscribe(channel, alias=self.alias)

@@ -1,0 +1,392 @@
+"""Runs: start (with the id reuse and conflict policies), describe, history, signal, cancel, terminate.
+
+``_create_run`` also serves continue-as-new (``_workflow_tasks``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.db import IntegrityError
+
+from temporalflow.conf import settings
+from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.payload import PayloadsJSON
+from temporalflow.store._base_sql import (
+    EVENT,
+    RUN,
+    RUNNING,
+    WFT_SCHEDULED,
+    _dumps,
+    _loads,
+    _min,
+    _wft_scheduled,
+)
+from temporalflow.store._history import _HistoryWrites
+from temporalflow.store.base import (
+    RunAlreadyStarted,
+    RunClosed,
+    RunInfo,
+    RunNotFound,
+    RunStatus,
+    StartWorkflowRequest,
+    StartWorkflowResult,
+)
+
+_FAILED_LIKE = {RunStatus.FAILED, RunStatus.CANCELED, RunStatus.TERMINATED, RunStatus.TIMED_OUT}
+
+
+def _signaled(
+    name: str, input: PayloadsJSON | None, identity: str, header: dict[str, Any] | None
+) -> tuple[EventType, dict[str, Any]]:
+    return EventType.WORKFLOW_EXECUTION_SIGNALED, {
+        "signal_name": name,
+        "input": input,
+        "identity": identity,
+        "header": header or {},
+    }
+
+
+def _closed(workflow_id: str, row: dict[str, Any]) -> RunClosed:
+    return RunClosed(f"workflow {workflow_id!r} run {row['run_id']} is closed ({RunStatus(row['status']).name})")
+
+
+class _RunsMixin(_HistoryWrites):
+    """Starting, reading, signalling, cancelling and terminating runs."""
+
+    def _create_run(
+        self,
+        cur: Any,
+        now: float,
+        *,
+        namespace: str,
+        workflow_id: str,
+        workflow_type: str,
+        task_queue: str,
+        input: PayloadsJSON,
+        execution_timeout: float | None,
+        run_timeout: float | None,
+        task_timeout: float,
+        execution_deadline: float | None = None,
+        first_run_id: str | None = None,
+        continued_from: str = "",
+        memo: dict[str, Any] | None = None,
+        search_attributes: dict[str, Any] | None = None,
+        retry_policy: dict[str, Any] | None = None,
+        cron_schedule: str = "",
+        request_id: str = "",
+        identity: str = "",
+        header: dict[str, Any] | None = None,
+        start_delay: float | None = None,
+        parent_workflow_id: str | None = None,
+        parent_run_id: str | None = None,
+        signal: tuple[str, PayloadsJSON | None] | None = None,
+        attempt: int = 1,
+        run_id: str | None = None,
+    ) -> tuple[int, str]:
+        """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled."""
+        run_id = run_id or str(uuid.uuid4())
+        first_run_id = first_run_id or run_id
+        task_timeout = float(task_timeout or settings.WORKFLOW_TASK_TIMEOUT)
+        if execution_deadline is None and execution_timeout:
+            execution_deadline = now + execution_timeout
+        run_deadline = _min(now + run_timeout if run_timeout else None, execution_deadline)
+        delay = float(start_delay or 0.0)
+        visible_at = now + delay
+        started_attrs: dict[str, Any] = {
+            "workflow_type": {"name": workflow_type},
+            "task_queue": {"name": task_queue},
+            "input": input,
+            "workflow_id": workflow_id,
+            "workflow_execution_timeout": execution_timeout,
+            "workflow_run_timeout": run_timeout,
+            "workflow_task_timeout": task_timeout,
+            "continued_execution_run_id": continued_from,
+            "original_execution_run_id": run_id,
+            "first_execution_run_id": first_run_id,
+            "identity": identity,
+            "attempt": attempt,
+            "memo": memo or {},
+            "search_attributes": search_attributes or {},
+            "first_workflow_task_backoff": delay or None,
+            "retry_policy": retry_policy,
+            "cron_schedule": cron_schedule,
+            "parent_workflow_execution": (
+                {"workflow_id": parent_workflow_id, "run_id": parent_run_id} if parent_workflow_id else None
+            ),
+            "header": header or {},
+        }
+        events: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.WORKFLOW_EXECUTION_STARTED, started_attrs)
+        ]
+        if signal is not None:
+            events.append(_signaled(signal[0], signal[1], identity, header))
+        events.append(_wft_scheduled(task_queue, task_timeout))
+        j = self._json()
+        cols = {
+            "namespace": namespace,
+            "workflow_id": workflow_id,
+            "run_id": run_id,
+            "workflow_type": workflow_type,
+            "task_queue": task_queue,
+            "status": RUNNING,
+            "start_time": self._dt(now),
+            "execution_time": self._dt(visible_at),
+            "start_ts": now,
+            "execution_ts": visible_at,
+            "next_event_id": len(events) + 1,
+            "first_run_id": first_run_id,
+            "continued_from_run_id": continued_from,
+            "parent_workflow_id": parent_workflow_id,
+            "parent_run_id": parent_run_id,
+            "memo": _dumps(memo or {}),
+            "search_attributes": _dumps(search_attributes or {}),
+            "retry_policy": _dumps(retry_policy),
+            "cron_schedule": cron_schedule or "",
+            "request_id": request_id or "",
+            "identity": identity or "",
+            "execution_timeout": execution_timeout,
+            "run_timeout": run_timeout,
+            "task_timeout": task_timeout,
+            "execution_deadline": execution_deadline,
+            "run_deadline": run_deadline,
+            "cancel_requested": False,
+            "queries_waiting": False,
+            "wft_state": WFT_SCHEDULED,
+            "wft_visible_at": visible_at,
+            "wft_scheduled_event_id": len(events),
+            "wft_attempt": 1,
+            "wft_dirty": False,
+            "sticky_identity": "",
+        }
+        json_cols = {"memo", "search_attributes", "retry_policy"}
+        placeholders = ",".join(j if c in json_cols else "%s" for c in cols)
+        cur.execute(
+            f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders}) RETURNING id", list(cols.values())
+        )
+        run_pk = cur.fetchone()[0]
+        self._insert_events(cur, run_pk, 1, now, events)
+        channels = [f"run:{run_pk}"]
+        channels.append(f"wft:{namespace}:{task_queue}" if delay <= 0 else "timers")
+        if run_deadline is not None:
+            channels.append("timers")
+        self._publish(cur, channels)
+        return run_pk, run_id
+
+    def _terminate_locked(
+        self, cur: Any, run: dict[str, Any], now: float, reason: str, details: Any, identity: str
+    ) -> None:
+        self._close_locked(
+            cur,
+            run,
+            now,
+            RunStatus.TERMINATED,
+            (
+                EventType.WORKFLOW_EXECUTION_TERMINATED,
+                {"reason": reason, "details": details, "identity": identity},
+            ),
+            answer_queries={"message": f"workflow terminated: {reason}"},
+        )
+
+    def start_workflow(self, request: StartWorkflowRequest) -> StartWorkflowResult:
+        """Create a run, applying the id reuse and conflict policies (see the protocol)."""
+        req = request
+        try:
+            with self._atomic():
+                cur = self._cursor()
+                latest = self._latest_for_start(cur, req.namespace, req.workflow_id)
+                now = self._now(cur)
+                if latest is not None:
+                    if req.request_id and latest["request_id"] == req.request_id:
+                        # A retried start (same request id): the original call succeeded.
+                        return StartWorkflowResult(run_id=latest["run_id"], started=True)
+                    if latest["status"] == RUNNING:
+                        if req.signal_name is not None:
+                            self._signal_locked(
+                                cur, latest["id"], req.signal_name, req.signal_input, req.identity, req.header
+                            )
+                            return StartWorkflowResult(run_id=latest["run_id"], started=False)
+                        if req.id_conflict_policy == 2:  # USE_EXISTING
+                            return StartWorkflowResult(run_id=latest["run_id"], started=False)
+                        if req.id_conflict_policy == 3 or req.id_reuse_policy == 4:  # TERMINATE_*
+                            self._terminate_locked(
+                                cur,
+                                latest,
+                                now,
+                                "terminated by a new start (id conflict policy)",
+                                None,
+                                req.identity,
+                            )
+                        else:
+                            raise RunAlreadyStarted(
+                                f"workflow {req.workflow_id!r} is already running (run {latest['run_id']})",
+                                req.workflow_id,
+                                latest["run_id"],
+                            )
+                    elif req.id_reuse_policy == 3 or (
+                        req.id_reuse_policy == 2 and RunStatus(latest["status"]) not in _FAILED_LIKE
+                    ):
+                        raise RunAlreadyStarted(
+                            f"workflow id {req.workflow_id!r} was already used (run {latest['run_id']}, "
+                            f"{RunStatus(latest['status']).name}) and the id reuse policy forbids reusing it",
+                            req.workflow_id,
+                            latest["run_id"],
+                        )
+                _, run_id = self._create_run(
+                    cur,
+                    now,
+                    namespace=req.namespace,
+                    workflow_id=req.workflow_id,
+                    workflow_type=req.workflow_type,
+                    task_queue=req.task_queue,
+                    input=req.input,
+                    execution_timeout=req.execution_timeout,
+                    run_timeout=req.run_timeout,
+                    task_timeout=req.task_timeout,
+                    memo=req.memo,
+                    search_attributes=req.search_attributes,
+                    retry_policy=req.retry_policy,
+                    cron_schedule=req.cron_schedule,
+                    request_id=req.request_id,
+                    identity=req.identity,
+                    header=req.header,
+                    start_delay=req.start_delay,
+                    signal=(req.signal_name, req.signal_input) if req.signal_name is not None else None,
+                )
+                return StartWorkflowResult(run_id=run_id, started=True)
+        except IntegrityError as exc:
+            # A concurrent start of the same workflow id won the one-running-run index
+            # (PostgreSQL names the index; SQLite names its columns).
+            text = str(exc)
+            if "tf_run_one_running_per_id" not in text and "temporalflow_run.workflow_id" not in text:
+                raise
+            raise RunAlreadyStarted(
+                f"workflow {req.workflow_id!r} is already running (concurrent start)", req.workflow_id, None
+            ) from None
+
+    def _latest_for_start(self, cur: Any, namespace: str, workflow_id: str) -> dict[str, Any] | None:
+        try:
+            return self._find_run(cur, namespace, workflow_id, None, lock=True)
+        except RunNotFound:
+            return None
+
+    def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> RunInfo:
+        """The run (the latest of the workflow id when ``run_id`` is None); ``RunNotFound``."""
+        cur = self._cursor()
+        row = self._find_run(cur, namespace, workflow_id, run_id)
+        return RunInfo(
+            pk=row["id"],
+            namespace=row["namespace"],
+            workflow_id=row["workflow_id"],
+            run_id=row["run_id"],
+            workflow_type=row["workflow_type"],
+            task_queue=row["task_queue"],
+            status=RunStatus(row["status"]),
+            start_time=row["start_ts"],
+            close_time=row["close_ts"],
+            execution_time=row["execution_ts"],
+            history_length=row["next_event_id"] - 1,
+            first_run_id=row["first_run_id"],
+            memo=_loads(row["memo"]) or {},
+            search_attributes=_loads(row["search_attributes"]) or {},
+            parent_workflow_id=row["parent_workflow_id"],
+            parent_run_id=row["parent_run_id"],
+        )
+
+    def read_history(
+        self, run_pk: int, after_event_id: int = 0, limit: int | None = None
+    ) -> list[HistoryEvent]:
+        """Events with id > ``after_event_id``, in order."""
+        sql = (
+            f"SELECT event_id, event_type, event_time, attributes FROM {EVENT} "
+            f"WHERE run_id = %s AND event_id > %s ORDER BY event_id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cur = self._cursor()
+        cur.execute(sql, [run_pk, after_event_id])
+        return [
+            HistoryEvent(
+                event_id=r[0], event_type=EventType(r[1]), event_time=r[2], attributes=json.loads(r[3])
+            )
+            for r in cur.fetchall()
+        ]
+
+    def _signal_locked(
+        self,
+        cur: Any,
+        run_pk: int,
+        name: str,
+        input: PayloadsJSON | None,
+        identity: str,
+        header: dict[str, Any] | None,
+    ) -> None:
+        event = _signaled(name, input, identity, header)
+        done = self._append(cur, "id = %s", [run_pk], 1, lambda first, now: [event])
+        if done is None:
+            raise RunClosed(f"run {run_pk} is closed")
+
+    def _raise_not_open(self, cur: Any, namespace: str, workflow_id: str, run_id: str | None) -> None:
+        row = self._find_run(cur, namespace, workflow_id, run_id)  # raises RunNotFound
+        raise _closed(workflow_id, row)
+
+    def signal(
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        name: str,
+        input: PayloadsJSON,
+        identity: str = "",
+        header: dict[str, Any] | None = None,
+    ) -> None:
+        """Append WorkflowExecutionSignaled and schedule a workflow task; ``RunClosed`` if closed."""
+        event = _signaled(name, input, identity, header)
+        with self._atomic():
+            cur = self._cursor()
+            target, params = self._target(namespace, workflow_id, run_id)
+            done = self._append(cur, target, params, 1, lambda first, now: [event])
+            if done is None:
+                self._raise_not_open(cur, namespace, workflow_id, run_id)
+
+    def request_cancel(
+        self, namespace: str, workflow_id: str, run_id: str | None, identity: str = ""
+    ) -> None:
+        """Append WorkflowExecutionCancelRequested (once) and schedule a workflow task."""
+        attrs = {"cause": "", "identity": identity}
+        with self._atomic():
+            cur = self._cursor()
+            target, params = self._target(namespace, workflow_id, run_id)
+            done = self._append(
+                cur,
+                target,
+                params,
+                1,
+                lambda first, now: [(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, attrs)],
+                extra_set=", cancel_requested = TRUE",
+                extra_where=" AND cancel_requested = FALSE",
+            )
+            if done is None:
+                row = self._find_run(cur, namespace, workflow_id, run_id)
+                if row["status"] != RUNNING:
+                    raise _closed(workflow_id, row)
+                # Already requested: a second request is a no-op, as in Temporal.
+
+    def terminate(
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        reason: str,
+        details: PayloadsJSON | None = None,
+        identity: str = "",
+    ) -> None:
+        """Append WorkflowExecutionTerminated, close the run, drop its tasks and timers."""
+        with self._atomic():
+            cur = self._cursor()
+            run = self._find_run(cur, namespace, workflow_id, run_id, lock=True)
+            if run["status"] != RUNNING:
+                raise _closed(workflow_id, run)
+            self._terminate_locked(cur, run, self._now(cur), reason, details, identity)

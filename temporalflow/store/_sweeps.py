@@ -1,0 +1,266 @@
+"""Sweeps: due timers and expired deadlines become events; when the next one is due.
+
+A worker's timer loop calls ``fire_due_timers`` and sleeps until
+``next_due_time``; the time-skipping test environment asks ``idle_until``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalflow.core import retry as retry_math
+from temporalflow.core.events import EventType
+from temporalflow.store._activities import _ActivitiesMixin
+from temporalflow.store._base_sql import (
+    _ACT_COLS,
+    ACT_SCHEDULED,
+    ACTIVITY,
+    RUN,
+    RUNNING,
+    TIMER,
+    WFT_STARTED,
+    _loads,
+    _min,
+    _rows,
+    _wft_scheduled,
+)
+from temporalflow.store.base import RunStatus
+
+
+class _SweepsMixin(_ActivitiesMixin):
+    """Timers, activity/workflow-task/run deadlines, delayed visibility, and the next due time."""
+
+    _visible_watermark: float | None
+
+    def fire_due_timers(self, limit: int = 100) -> int:
+        """Turn due timers and expired deadlines into events (see the protocol); returns the count."""
+        handled = 0
+        handled += self._fire_timers(limit)
+        handled += self._expire_activities(limit)
+        handled += self._expire_workflow_tasks(limit)
+        handled += self._expire_runs(limit)
+        self._announce_visible()
+        return handled
+
+    def _sweep(self, candidates_sql: str, handle: Callable[[Any, int, dict[str, Any] | None], int]) -> int:
+        """Lock each run that ``candidates_sql`` selects, in id order, and let ``handle`` act on it.
+
+        ``handle(cur, run_pk, run)`` gets the locked run row (None if it is gone)
+        and returns how many items it handled; the sum is returned. One
+        transaction covers the whole sweep.
+        """
+        count = 0
+        with self._atomic():
+            cur = self._cursor()
+            cur.execute(candidates_sql, [])
+            for run_pk in sorted({r[0] for r in cur.fetchall()}):
+                count += handle(cur, run_pk, self._lock_run(cur, run_pk))
+        return count
+
+    def _fire_timers(self, limit: int) -> int:
+        def fire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
+            if run is None:
+                return 0
+            now = float(run["now"])
+            cur.execute(
+                f"DELETE FROM {TIMER} WHERE run_id = %s AND fire_at <= %s RETURNING timer_id, "
+                "started_event_id, seq",
+                [run_pk, now],
+            )
+            fired = sorted(cur.fetchall(), key=lambda r: (r[2], r[0]))
+            if not fired or run["status"] != RUNNING:
+                return 0
+            self._append_locked(
+                cur,
+                run,
+                now,
+                [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired],
+            )
+            return len(fired)
+
+        # Candidates are read without locks; each run is then locked (run first,
+        # then its timers) and its due timers deleted with RETURNING, so a timer
+        # fires once even when several workers sweep at the same time.
+        return self._sweep(
+            f"SELECT run_id FROM {TIMER} WHERE fire_at <= {self._now_sql()} ORDER BY fire_at LIMIT {int(limit)}",
+            fire,
+        )
+
+    def _expire_activities(self, limit: int) -> int:
+        def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
+            if run is None or run["status"] != RUNNING:
+                # Closing drops these rows; never leave a due row behind to spin on.
+                cur.execute(f"DELETE FROM {ACTIVITY} WHERE run_id = %s", [run_pk])
+                return 0
+            now = float(run["now"])
+            cur.execute(
+                f"SELECT {_ACT_COLS} FROM {ACTIVITY} WHERE run_id = %s AND timeout_at <= %s "
+                f"ORDER BY scheduled_event_id{self.dialect.lock_suffix()}",
+                [run_pk, now],
+            )
+            acts = _rows(cur)
+            for act in acts:
+                self._activity_timed_out(cur, run, act, now)
+            return len(acts)
+
+        return self._sweep(
+            f"SELECT run_id FROM {ACTIVITY} WHERE timeout_at <= {self._now_sql()} ORDER BY timeout_at LIMIT "
+            f"{int(limit)}",
+            expire,
+        )
+
+    def _activity_timed_out(self, cur: Any, run: dict[str, Any], act: dict[str, Any], now: float) -> None:
+        details = _loads(act["heartbeat_details"])
+        s2c = act["schedule_to_close_deadline"]
+        if s2c is not None and s2c <= now:
+            kind, retryable = "SCHEDULE_TO_CLOSE", False
+        elif act["state"] == ACT_SCHEDULED:
+            kind, retryable = "SCHEDULE_TO_START", False
+        else:
+            stc_deadline = float(act["started_at"]) + float(act["start_to_close_timeout"])
+            kind = "START_TO_CLOSE" if act["lease_until"] >= stc_deadline - 1e-6 else "HEARTBEAT"
+            retryable = True
+        label = {
+            "SCHEDULE_TO_CLOSE": "ScheduleToClose",
+            "SCHEDULE_TO_START": "ScheduleToStart",
+            "START_TO_CLOSE": "StartToClose",
+            "HEARTBEAT": "Heartbeat",
+        }[kind]
+        failure = {
+            "message": f"activity {label} timeout",
+            "timeout_failure_info": {
+                "timeout_type": f"TIMEOUT_TYPE_{kind}",
+                "last_heartbeat_details": details,
+            },
+        }
+        if retryable:
+            self._attempt_failed(
+                cur,
+                run,
+                act,
+                now,
+                failure,
+                error_type=None,
+                non_retryable=False,
+                next_delay=None,
+                final_event=EventType.ACTIVITY_TASK_TIMED_OUT,
+            )
+            return
+        self._activity_final(
+            cur, run, act, now, failure, EventType.ACTIVITY_TASK_TIMED_OUT, retry_math.RETRY_STATE_TIMEOUT
+        )
+
+    def _expire_workflow_tasks(self, limit: int) -> int:
+        def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
+            now = float(run["now"]) if run else 0.0
+            if run is None or run["status"] != RUNNING or run["wft_state"] != WFT_STARTED:
+                return 0
+            if run["wft_lease_until"] is None or run["wft_lease_until"] > now:
+                return 0
+            attempt = int(run["wft_attempt"]) + 1
+            events = [
+                (
+                    EventType.WORKFLOW_TASK_TIMED_OUT,
+                    {
+                        "scheduled_event_id": run["wft_scheduled_event_id"],
+                        "started_event_id": run["wft_started_event_id"],
+                        "timeout_type": "TIMEOUT_TYPE_START_TO_CLOSE",
+                    },
+                ),
+                _wft_scheduled(run["task_queue"], run["task_timeout"], attempt),
+            ]
+            self._reschedule_wft(cur, run, run["next_event_id"], now, attempt, events, now)
+            return 1
+
+        return self._sweep(
+            f"SELECT id FROM {RUN} WHERE wft_state = 2 AND wft_lease_until <= {self._now_sql()} "
+            f"ORDER BY wft_lease_until LIMIT {int(limit)}",
+            expire,
+        )
+
+    def _expire_runs(self, limit: int) -> int:
+        def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
+            if run is None or run["status"] != RUNNING:
+                return 0
+            now = float(run["now"])
+            if run["run_deadline"] is None or run["run_deadline"] > now:
+                return 0
+            self._close_locked(
+                cur,
+                run,
+                now,
+                RunStatus.TIMED_OUT,
+                (EventType.WORKFLOW_EXECUTION_TIMED_OUT, {"retry_state": retry_math.RETRY_STATE_TIMEOUT}),
+                # Closed runs answer queries.
+                channels=[f"query:{run['namespace']}:{run['task_queue']}"] if run["queries_waiting"] else [],
+            )
+            return 1
+
+        return self._sweep(
+            f"SELECT id FROM {RUN} WHERE status = {RUNNING} AND run_deadline IS NOT NULL "
+            f"AND run_deadline <= {self._now_sql()} ORDER BY run_deadline LIMIT {int(limit)}",
+            expire,
+        )
+
+    def _announce_visible(self) -> None:
+        """Wake pollers of queues whose delayed tasks (start delay, retry backoff) became visible.
+
+        Nothing is written; the tasks were already claimable, but idle workers on
+        PostgreSQL sleep until notified.
+        """
+        with self._atomic():
+            cur = self._cursor()
+            now = self._now(cur)
+            since = self._visible_watermark if self._visible_watermark is not None else now - 60.0
+            cur.execute(
+                f"SELECT DISTINCT namespace, task_queue FROM {RUN} WHERE wft_state = 1 "
+                f"AND wft_visible_at > %s AND wft_visible_at <= %s",
+                [since, now],
+            )
+            channels = [f"wft:{ns}:{q}" for ns, q in cur.fetchall()]
+            cur.execute(
+                f"SELECT DISTINCT namespace, task_queue FROM {ACTIVITY} WHERE state = 1 "
+                f"AND visible_at > %s AND visible_at <= %s",
+                [since, now],
+            )
+            channels += [f"act:{ns}:{q}" for ns, q in cur.fetchall()]
+            self._publish(cur, channels)
+            self._visible_watermark = now
+
+    def next_due_time(self) -> float | None:
+        """The earliest pending timer, deadline, or delayed task visibility; None if nothing is pending.
+
+        Leases (workflow-task and activity start-to-close/heartbeat) count too,
+        but claiming does not notify ``timers``: a timer loop should cap its sleep
+        (about a second) so lease expiry is noticed promptly.
+        """
+        now_sql = self._now_sql()
+        cur = self._cursor()
+        cur.execute(
+            f"SELECT (SELECT MIN(fire_at) FROM {TIMER}), "
+            f"(SELECT MIN(timeout_at) FROM {ACTIVITY} WHERE timeout_at IS NOT NULL), "
+            f"(SELECT MIN(wft_lease_until) FROM {RUN} WHERE wft_state = 2), "
+            f"(SELECT MIN(run_deadline) FROM {RUN} WHERE status = {RUNNING} AND run_deadline IS NOT NULL), "
+            f"(SELECT MIN(wft_visible_at) FROM {RUN} WHERE wft_state = 1 AND wft_visible_at > {now_sql}), "
+            f"(SELECT MIN(visible_at) FROM {ACTIVITY} WHERE state = 1 AND visible_at > {now_sql})"
+        )
+        return _min(*(float(v) if v is not None else None for v in cur.fetchone()))
+
+    def idle_until(self) -> tuple[bool, float | None]:
+        """``(idle, next_due)`` for time-skipping tests.
+
+        Idle means no workflow task or activity is runnable or running right now:
+        every run waits on a timer or a deadline.
+        """
+        now_sql = self._now_sql()
+        cur = self._cursor()
+        cur.execute(
+            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {RUN} WHERE (wft_state = 1 AND wft_visible_at <= "
+            f"{now_sql}) "
+            f"OR wft_state = 2 LIMIT 1) a), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {ACTIVITY} WHERE (state = 1 AND visible_at <= {now_sql}) "
+            f"OR state = 2 LIMIT 1) b)"
+        )
+        busy_wft, busy_act = cur.fetchone()
+        return (not busy_wft and not busy_act), self.next_due_time()

@@ -1,0 +1,504 @@
+"""Workflow tasks: claim, complete (apply the commands), fail; sticky follow-up tasks.
+
+The task lives on the run row (``wft_state`` none/scheduled/started), fenced by
+``wft_started_event_id``. A completion writes everything its commands ask for
+in one transaction: events, activity and timer rows, update outcomes, the
+run's close or continue-as-new, and the next task when events arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from temporalflow.conf import settings
+from temporalflow.core import retry as retry_math
+from temporalflow.core.commands import (
+    CLOSING_COMMANDS,
+    AcceptUpdate,
+    CancelTimer,
+    CancelWorkflowExecution,
+    CompleteUpdate,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    FailWorkflowExecution,
+    RejectUpdate,
+    RequestCancelActivityTask,
+    ScheduleActivityTask,
+    StartTimer,
+    command_event,
+)
+from temporalflow.core.events import EventType
+from temporalflow.store._activities import _ActivitiesMixin
+from temporalflow.store._base_sql import (
+    ACT_SCHEDULED,
+    ACT_STARTED,
+    ACTIVITY,
+    EVENT,
+    RUN,
+    RUNNING,
+    TIMER,
+    UPDATE,
+    WFT_NONE,
+    WFT_SCHEDULED,
+    WFT_STARTED,
+    _dumps,
+    _loads,
+    _marks,
+    _rows,
+    _wft_scheduled,
+)
+from temporalflow.store._messages import _MessagesMixin
+from temporalflow.store._runs import _RunsMixin
+from temporalflow.store.base import (
+    CompleteWorkflowTaskResult,
+    RunStatus,
+    StaleTask,
+    StoreError,
+    WorkflowTaskCompletion,
+    WorkflowTaskLease,
+)
+
+_CLOSE_STATUS = {
+    CompleteWorkflowExecution: RunStatus.COMPLETED,
+    FailWorkflowExecution: RunStatus.FAILED,
+    CancelWorkflowExecution: RunStatus.CANCELED,
+    ContinueAsNewWorkflowExecution: RunStatus.CONTINUED_AS_NEW,
+}
+
+
+def _wft_started(scheduled_event_id: int, identity: str) -> tuple[EventType, dict[str, Any]]:
+    return EventType.WORKFLOW_TASK_STARTED, {
+        "scheduled_event_id": scheduled_event_id,
+        "identity": identity,
+        "request_id": "",
+    }
+
+
+def _wft_failed(
+    lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str
+) -> tuple[EventType, dict[str, Any]]:
+    return EventType.WORKFLOW_TASK_FAILED, {
+        "scheduled_event_id": lease.scheduled_event_id,
+        "started_event_id": lease.started_event_id,
+        "cause": cause,
+        "failure": failure,
+        "identity": identity,
+    }
+
+
+class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
+    """Claiming, completing and failing workflow tasks.
+
+    Completions create runs (continue-as-new), activity rows and update
+    outcomes, so this part builds on runs, activities and messages.
+    """
+
+    def claim_workflow_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int
+    ) -> list[WorkflowTaskLease]:
+        """Claim up to ``max_tasks`` visible workflow tasks: append WorkflowTaskStarted to each."""
+        if max_tasks <= 0:
+            return []
+        d = self.dialect
+        now = self._now_sql()
+        with self._atomic():
+            cur = self._cursor()
+            sql = d.claim(
+                RUN,
+                where=(
+                    "namespace = %(ns)s AND task_queue = %(q)s AND wft_state = 1 AND wft_visible_at <= "
+                    f"{now} "
+                    f"AND (sticky_identity = '' OR sticky_identity = %(me)s OR sticky_until <= {now})"
+                ),
+                order_by="wft_visible_at",
+                limit=max_tasks,
+                update_set=(
+                    "wft_state = 2, wft_started_event_id = next_event_id, next_event_id = next_event_id + "
+                    "1, "
+                    f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
+                ),
+                returning=(
+                    f"id, namespace, workflow_id, run_id, workflow_type, task_queue, wft_scheduled_event_id, "
+                    f"wft_started_event_id, wft_attempt, {now} AS now"
+                ),
+            )
+            cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
+            rows = _rows(cur)
+            if not rows:
+                return []
+            rows.sort(key=lambda r: r["id"])
+            started: list[Any] = []
+            for r in rows:
+                event = _wft_started(r["wft_scheduled_event_id"], identity)
+                started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
+            self._insert_event_rows(cur, started)
+            updates = self._pending_updates(cur, [r["id"] for r in rows])
+            self._publish(cur, [f"run:{r['id']}" for r in rows])
+        return [
+            WorkflowTaskLease(
+                run_pk=r["id"],
+                namespace=r["namespace"],
+                workflow_id=r["workflow_id"],
+                run_id=r["run_id"],
+                workflow_type=r["workflow_type"],
+                task_queue=r["task_queue"],
+                scheduled_event_id=r["wft_scheduled_event_id"],
+                started_event_id=r["wft_started_event_id"],
+                attempt=r["wft_attempt"],
+                pending_updates=updates.get(r["id"], []),
+            )
+            for r in rows
+        ]
+
+    def _lock_for_lease(self, cur: Any, lease: WorkflowTaskLease) -> dict[str, Any]:
+        run = self._lock_run(cur, lease.run_pk)
+        if (
+            run is None
+            or run["status"] != RUNNING
+            or run["wft_state"] != WFT_STARTED
+            or run["wft_started_event_id"] != lease.started_event_id
+        ):
+            raise StaleTask(
+                f"workflow task {lease.started_event_id} of {lease.workflow_id!r} run {lease.run_id} is no "
+                "longer current"
+            )
+        return run
+
+    def _has_unhandled(self, cur: Any, run_pk: int, started_event_id: int) -> bool:
+        """Did a signal or an update arrive after the task started (so the workflow has not seen it)?"""
+        cur.execute(
+            f"SELECT 1 FROM {EVENT} WHERE run_id = %s AND event_id > %s AND event_type = %s LIMIT 1",
+            [run_pk, started_event_id, str(EventType.WORKFLOW_EXECUTION_SIGNALED)],
+        )
+        if cur.fetchone():
+            return True
+        cur.execute(
+            f"SELECT 1 FROM {UPDATE} WHERE run_id = %s AND stage = 'admitted' AND admitted_event_id > %s "
+            "LIMIT 1",
+            [run_pk, started_event_id],
+        )
+        return cur.fetchone() is not None
+
+    def complete_workflow_task(
+        self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
+    ) -> CompleteWorkflowTaskResult:
+        """Apply a workflow task's commands in one transaction (see the protocol and module docs)."""
+        cmds = list(completion.commands)
+        closing = cmds[-1] if cmds and isinstance(cmds[-1], CLOSING_COMMANDS) else None
+        if any(isinstance(c, CLOSING_COMMANDS) for c in cmds[:-1]):
+            raise StoreError("a closing command must be the last command of a completion")
+        identity = completion.identity
+        with self._atomic():
+            cur = self._cursor()
+            run = self._lock_for_lease(cur, lease)
+            now = float(run["now"])
+            if (
+                closing is not None
+                and run["wft_dirty"]
+                and self._has_unhandled(cur, run["id"], lease.started_event_id)
+            ):
+                return self._reject_closing(cur, run, lease, now, identity)
+            return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
+
+    def _reject_closing(
+        self, cur: Any, run: dict[str, Any], lease: WorkflowTaskLease, now: float, identity: str
+    ) -> CompleteWorkflowTaskResult:
+        first = run["next_event_id"]
+        events = [
+            _wft_failed(
+                lease,
+                "UnhandledCommand",
+                {"message": "Workflow completion rejected: new signals or updates arrived"},
+                identity,
+            ),
+            _wft_scheduled(run["task_queue"], run["task_timeout"]),
+        ]
+        self._reschedule_wft(cur, run, first, now, 1, events, now)
+        return CompleteWorkflowTaskResult(rejected=True)
+
+    def _apply_completion(
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        lease: WorkflowTaskLease,
+        completion: WorkflowTaskCompletion,
+        cmds: list[Any],
+        closing: Any,
+        now: float,
+    ) -> CompleteWorkflowTaskResult:
+        run_pk = run["id"]
+        identity = completion.identity
+        ns, queue = run["namespace"], run["task_queue"]
+        completed_id = run["next_event_id"]
+        events: list[tuple[EventType, dict[str, Any]]] = [
+            (
+                EventType.WORKFLOW_TASK_COMPLETED,
+                {
+                    "scheduled_event_id": lease.scheduled_event_id,
+                    "started_event_id": lease.started_event_id,
+                    "identity": identity,
+                },
+            )
+        ]
+        channels: list[str] = [f"run:{run_pk}"]
+
+        # State of activities this completion asks to cancel, and of accepted updates it completes.
+        cancel_ids = [c.scheduled_event_id for c in cmds if isinstance(c, RequestCancelActivityTask)]
+        act_state: dict[int, int] = {}
+        if cancel_ids:
+            cur.execute(
+                f"SELECT scheduled_event_id, state FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id "
+                f"IN ({_marks(cancel_ids)})",
+                [run_pk, *cancel_ids],
+            )
+            act_state = dict(cur.fetchall())
+        accepted_ids: dict[str, int] = {}
+        completing = [c.update_id for c in cmds if isinstance(c, CompleteUpdate)]
+        if completing:
+            cur.execute(
+                f"SELECT update_id, accepted_event_id FROM {UPDATE} WHERE run_id = %s AND update_id IN "
+                f"({_marks(completing)})",
+                [run_pk, *completing],
+            )
+            accepted_ids = {r[0]: r[1] for r in cur.fetchall() if r[1] is not None}
+
+        new_activities: list[tuple[int, ScheduleActivityTask, dict[str, float | None]]] = []
+        new_timers: list[tuple[int, StartTimer]] = []
+        cancel_timers: list[str] = []
+        cancel_now: list[int] = []  # unstarted activities: deleted + ActivityTaskCanceled
+        cancel_started: list[int] = []  # started activities: the heartbeat tells them
+        update_changes: list[
+            tuple[str, str, Any, int | None]
+        ] = []  # (update_id, stage, outcome, accepted_id)
+        new_run_id: str | None = None
+
+        for cmd in cmds:
+            ev = command_event(cmd, completed_id)
+            eid = completed_id + len(events)
+            if isinstance(cmd, ScheduleActivityTask):
+                values = self._activity_values(run, cmd, now)
+                assert ev is not None
+                for k in (
+                    "schedule_to_close_timeout",
+                    "start_to_close_timeout",
+                    "schedule_to_start_timeout",
+                    "heartbeat_timeout",
+                ):
+                    ev[1][k] = values[k]
+                new_activities.append((eid, cmd, values))
+            elif isinstance(cmd, RequestCancelActivityTask):
+                state = act_state.get(cmd.scheduled_event_id)
+                if state == ACT_SCHEDULED:
+                    cancel_now.append(cmd.scheduled_event_id)
+                elif state == ACT_STARTED:
+                    cancel_started.append(cmd.scheduled_event_id)
+            elif isinstance(cmd, StartTimer):
+                new_timers.append((eid, cmd))
+            elif isinstance(cmd, CancelTimer):
+                cancel_timers.append(str(cmd.seq))
+            elif isinstance(cmd, AcceptUpdate):
+                accepted_ids[cmd.update_id] = eid
+                update_changes.append((cmd.update_id, "accepted", None, eid))
+            elif isinstance(cmd, RejectUpdate):
+                update_changes.append((cmd.update_id, "rejected", {"failure": cmd.failure}, None))
+            elif isinstance(cmd, CompleteUpdate):
+                assert ev is not None
+                ev[1]["accepted_event_id"] = accepted_ids.get(cmd.update_id)
+                update_changes.append((cmd.update_id, "completed", ev[1]["outcome"], None))
+            elif isinstance(cmd, ContinueAsNewWorkflowExecution):
+                new_run_id = str(uuid.uuid4())
+            if ev is not None:
+                events.append(ev)
+
+        if closing is None:
+            # Unstarted activities cancelled now: their outcome is a new event for the workflow.
+            for sched in cancel_now:
+                events.append(
+                    (
+                        EventType.ACTIVITY_TASK_CANCELED,
+                        {
+                            "scheduled_event_id": sched,
+                            "started_event_id": 0,
+                            "details": None,
+                            "identity": identity,
+                        },
+                    )
+                )
+
+        # The next workflow task: needed when events arrived during this one.
+        next_lease: WorkflowTaskLease | None = None
+        wft = {"state": WFT_NONE, "scheduled": None, "started": None, "visible": None, "lease": None}
+        sticky = bool(completion.sticky and identity) and closing is None
+        sticky_until = now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if sticky else None
+        if closing is None and (run["wft_dirty"] or cancel_now):
+            sched_id = completed_id + len(events)
+            events.append(_wft_scheduled(queue, run["task_timeout"]))
+            wft.update(state=WFT_SCHEDULED, scheduled=sched_id, visible=now)
+            if sticky:
+                started_id = completed_id + len(events)
+                events.append(_wft_started(sched_id, identity))
+                wft.update(state=WFT_STARTED, started=started_id, lease=now + run["task_timeout"])
+                next_lease = WorkflowTaskLease(
+                    run_pk=run_pk,
+                    namespace=ns,
+                    workflow_id=run["workflow_id"],
+                    run_id=run["run_id"],
+                    workflow_type=run["workflow_type"],
+                    task_queue=queue,
+                    scheduled_event_id=sched_id,
+                    started_event_id=started_id,
+                    attempt=1,
+                )
+            else:
+                channels.append(f"wft:{ns}:{queue}")
+
+        if new_run_id is not None:
+            assert events[-1][0] == EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            events[-1][1]["new_execution_run_id"] = new_run_id
+
+        # Run row: fenced again by the lease, so a racing writer cannot slip in (SQLite has no row locks).
+        next_event_id = completed_id + len(events)
+        set_sql = (
+            "next_event_id = %s, wft_state = %s, wft_scheduled_event_id = %s, wft_started_event_id = %s, "
+            "wft_visible_at = %s, wft_lease_until = %s, wft_attempt = 1, wft_dirty = FALSE, "
+            "sticky_identity = %s, sticky_until = %s"
+        )
+        params: list[Any] = [
+            next_event_id,
+            wft["state"],
+            wft["scheduled"],
+            wft["started"],
+            wft["visible"],
+            wft["lease"],
+            identity if sticky else "",
+            sticky_until,
+        ]
+        if run["queries_waiting"] and (wft["state"] == WFT_NONE or closing is not None):
+            set_sql += ", queries_waiting = FALSE"
+            channels.append(f"query:{ns}:{queue}")
+        if closing is not None:
+            set_sql += ", status = %s, close_time = %s, close_ts = %s"
+            params += [int(_CLOSE_STATUS[type(closing)]), self._dt(now), now]
+        cur.execute(
+            f"UPDATE {RUN} SET {set_sql} WHERE id = %s AND wft_state = 2 AND wft_started_event_id = %s",
+            [*params, run_pk, lease.started_event_id],
+        )
+        if cur.rowcount != 1:
+            raise StaleTask(
+                f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
+            )
+        self._insert_events(cur, run_pk, completed_id, now, events)
+
+        result = CompleteWorkflowTaskResult(next_task=next_lease, run_closed=closing is not None)
+        for update_id, stage, outcome, accepted_id in update_changes:
+            cur.execute(
+                f"UPDATE {UPDATE} SET stage = %s, outcome = {self._json()}, "
+                f"accepted_event_id = COALESCE(%s, accepted_event_id) WHERE run_id = %s AND update_id = %s",
+                [stage, _dumps(outcome), accepted_id, run_pk, update_id],
+            )
+        if next_lease is not None:
+            next_lease.pending_updates = self._pending_updates(cur, [run_pk]).get(run_pk, [])
+
+        if closing is not None:
+            channels += self._drop_run_rows(cur, run_pk)
+            if isinstance(closing, ContinueAsNewWorkflowExecution):
+                assert new_run_id is not None
+                self._continue_as_new(cur, run, closing, new_run_id, now, identity)
+        else:
+            if cancel_timers:
+                cur.execute(
+                    f"DELETE FROM {TIMER} WHERE run_id = %s AND timer_id IN ({_marks(cancel_timers)})",
+                    [run_pk, *cancel_timers],
+                )
+            if cancel_now:
+                cur.execute(
+                    f"DELETE FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id IN ({_marks(cancel_now)})",
+                    [run_pk, *cancel_now],
+                )
+            if cancel_started:
+                cur.execute(
+                    f"UPDATE {ACTIVITY} SET cancel_requested = TRUE WHERE run_id = %s AND "
+                    f"scheduled_event_id IN ({_marks(cancel_started)})",
+                    [run_pk, *cancel_started],
+                )
+            if new_timers:
+                params = []
+                for eid, t in new_timers:
+                    params += [
+                        ns,
+                        run_pk,
+                        t.seq,
+                        str(t.seq),
+                        eid,
+                        now + max(float(t.start_to_fire_timeout), 0.0),
+                    ]
+                cur.execute(
+                    f"INSERT INTO {TIMER} (namespace, run_id, seq, timer_id, started_event_id, fire_at) "
+                    "VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(new_timers)),
+                    params,
+                )
+                channels.append("timers")
+            if new_activities:
+                slots = max(int(completion.eager_activity_slots), 0)
+                result.activity_leases, act_channels = self._insert_activities(
+                    cur, run, new_activities, now, slots, identity
+                )
+                channels += act_channels
+        self._publish(cur, channels)
+        return result
+
+    def _continue_as_new(
+        self,
+        cur: Any,
+        run: dict[str, Any],
+        cmd: ContinueAsNewWorkflowExecution,
+        new_run_id: str,
+        now: float,
+        identity: str,
+    ) -> None:
+        run_timeout = cmd.workflow_run_timeout or run["run_timeout"]
+        self._create_run(
+            cur,
+            now,
+            run_id=new_run_id,
+            namespace=run["namespace"],
+            workflow_id=run["workflow_id"],
+            workflow_type=cmd.workflow_type or run["workflow_type"],
+            task_queue=cmd.task_queue or run["task_queue"],
+            input=cmd.input,
+            execution_timeout=run["execution_timeout"],
+            run_timeout=run_timeout,
+            task_timeout=cmd.workflow_task_timeout or run["task_timeout"],
+            execution_deadline=run["execution_deadline"],
+            first_run_id=run["first_run_id"],
+            continued_from=run["run_id"],
+            memo=cmd.memo if cmd.memo is not None else _loads(run["memo"]),
+            search_attributes=(
+                cmd.search_attributes
+                if cmd.search_attributes is not None
+                else _loads(run["search_attributes"])
+            ),
+            retry_policy=cmd.retry_policy if cmd.retry_policy is not None else _loads(run["retry_policy"]),
+            cron_schedule=run["cron_schedule"],
+            identity=identity,
+            parent_workflow_id=run["parent_workflow_id"],
+            parent_run_id=run["parent_run_id"],
+        )
+
+    def fail_workflow_task(
+        self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = ""
+    ) -> None:
+        """Append WorkflowTaskFailed and reschedule the task after ``workflow_task_retry_delay``."""
+        with self._atomic():
+            cur = self._cursor()
+            run = self._lock_for_lease(cur, lease)
+            now = float(run["now"])
+            attempt = int(run["wft_attempt"])
+            delay = float(retry_math.workflow_task_retry_delay(attempt))
+            first = run["next_event_id"]
+            events = [
+                _wft_failed(lease, cause, failure, identity),
+                _wft_scheduled(run["task_queue"], run["task_timeout"], attempt + 1),
+            ]
+            self._reschedule_wft(cur, run, first, now + delay, attempt + 1, events, now)
