@@ -55,8 +55,8 @@ def truncate() -> None:
 
 def setup_django() -> None:
     """Configure Django in this process for the bench database."""
-    os.environ.update({k: v for k, v in child_env().items()
-                       if k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "TEMPORALFLOW_EXTRA_MODULES", "DJANGO_DEBUG")})
+    keys = ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "TEMPORALFLOW_EXTRA_MODULES", "DJANGO_DEBUG")
+    os.environ.update({k: v for k, v in child_env().items() if k in keys})
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import django
@@ -75,7 +75,7 @@ def machine_facts() -> dict[str, str]:
     """Machine and version facts for RESULTS.md."""
     import django
 
-    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip("\n")
     with pg_connect() as conn:
         settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]
                     for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")}

@@ -103,8 +103,9 @@ class WorkerProcess:
             time.sleep(0.05)
         if self.profile == "py-spy":
             self._spy = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(self.pid), "-r", "200", "-t",
-                 "-f", "raw", "-o", str(self.profile_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(self.pid), "-r", "100", "--gil",
+                 "--nonblocking", "-f", "raw", "-o", str(self.profile_path)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the worker's log."""

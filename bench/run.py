@@ -24,7 +24,8 @@ NOTES = [
     "`handle.result()`; the client serializes its database calls on one thread (sync_to_async thread_sensitive), so "
     "its figures include client-side queueing. The run-table figures (start_ts/close_ts written by the engine) "
     "leave the client out.",
-    "A latency (client) runs from `start_workflow` returning to `result()` returning; B latency includes the start call.",
+    "A latency (client) runs from `start_workflow` returning to `result()` returning; B latency includes the "
+    "start call.",
     "A CPU per workflow: utime+stime from /proc/<pid>/stat of the worker, `os.times()` of the bench process, and "
     "every `postgres` process except client backends of other databases (other engineers' tests share the server), "
     "measured from just before the first start to the last result, divided by 1,000.",
@@ -88,7 +89,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {}
     for name in args.workload or list("ABCDEF"):
         for i in range(args.repeat):
-            load = "%.2f %.2f %.2f" % os.getloadavg()
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
             figures = await run_once(name, i, client, log_dir, args.profile)
             LOADS.append(f"{name} run {i + 1}: {load}")
             print(f"  {name} run {i + 1}/{args.repeat} (load {load}): "

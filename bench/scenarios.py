@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.env import pg_connect
+from bench.env import DB_NAME, pg_connect
 from bench.procs import WorkerProcess, cpu_seconds, postgres_cpu_delta, postgres_ticks, rss_mb, self_cpu_seconds
 from bench.stats import percentile
 from bench.workloads import HelloWorkflow, LongHistoryWorkflow, SleepWorkflow, StepsWorkflow, WaitSignalWorkflow
 
 now = time.perf_counter
+STATS_FLUSH = 11.0
 
 
 @dataclass
@@ -24,6 +25,14 @@ class Ctx:
     worker: WorkerProcess | None
     queue: str
     tag: str
+
+
+def xact_count() -> int:
+    """Committed + rolled-back transactions of the bench database so far (pg_stat_database)."""
+    with pg_connect() as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+                            (DB_NAME,)).fetchone()[0]
 
 
 def _db_latencies(queue: str, prefix: str) -> tuple[float, float, float, float]:
@@ -53,16 +62,19 @@ async def _start_all_and_collect(ctx: Ctx, wf: Callable[..., Any], arg: Any, n: 
 async def workload_a(ctx: Ctx, n: int = 1000) -> dict[str, float]:
     """A: hello (one activity) x n started at once: throughput, latency, CPU per workflow."""
     assert ctx.worker is not None
+    x0 = xact_count()
     w0, c0, p0 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
     t0, t1, rows = await _start_all_and_collect(ctx, HelloWorkflow.run, "bench", n, "a")
     w1, c1, p1 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
     lat = [(end - start) * 1000 for start, end, _ in rows]
     first, last, db50, db99 = _db_latencies(ctx.queue, f"{ctx.tag}-a-")
+    await asyncio.sleep(STATS_FLUSH)  # idle backends flush their transaction counts within 10 s (PostgreSQL 15)
+    xacts = (xact_count() - x0) / n
     worker_ms, client_ms, pg_ms = ((w1 - w0) * 1000 / n, (c1 - c0) * 1000 / n, postgres_cpu_delta(p0, p1) * 1000 / n)
     return {"A.wfps": n / (t1 - t0), "A.wfps_db": n / (last - first), "A.p50": percentile(lat, 50),
             "A.p99": percentile(lat, 99), "A.db_p50": db50 * 1000, "A.db_p99": db99 * 1000,
             "A.cpu_worker": worker_ms, "A.cpu_client": client_ms, "A.cpu_pg": pg_ms,
-            "A.cpu_total": worker_ms + client_ms + pg_ms}
+            "A.cpu_total": worker_ms + client_ms + pg_ms, "A.xacts": xacts}
 
 
 async def workload_b(ctx: Ctx, n: int = 100) -> dict[str, float]:
