@@ -8,9 +8,11 @@ here decides what a workflow does next.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,8 +76,10 @@ def _loads(value: Any) -> Any:
 
 
 def _rows(cur: Any) -> list[dict[str, Any]]:
+    # fetchall() first: in pipeline mode the description arrives with the result.
+    fetched = cur.fetchall()
     cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in fetched]
 
 
 def _row(cur: Any) -> dict[str, Any] | None:
@@ -122,8 +126,33 @@ class _StoreBase:
             self._dialect = dialect_for(connections[self.alias].vendor)
         return self._dialect
 
-    def _atomic(self) -> transaction.Atomic:
-        return transaction.atomic(using=self.alias)
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One transaction; on PostgreSQL also a psycopg pipeline.
+
+        In the pipeline, statements whose results are not read (event inserts, notify)
+        are sent together with the next read or the commit instead of one network round
+        trip each; reading a result (``fetch*``, :meth:`_rowcount`) waits for the server.
+        """
+        with transaction.atomic(using=self.alias):
+            if self.dialect.vendor != "postgresql" or getattr(self._local, "pipeline", None) is not None:
+                yield
+                return
+            conn = connections[self.alias]
+            conn.ensure_connection()
+            with conn.connection.pipeline() as pipeline:
+                self._local.pipeline = pipeline
+                try:
+                    yield
+                finally:
+                    self._local.pipeline = None
+
+    def _rowcount(self, cur: Any) -> int:
+        """``cur.rowcount``, after waiting for the server's answer in pipeline mode."""
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is not None:
+            pipeline.sync()
+        return int(cur.rowcount)
 
     def _cursor(self) -> Any:
         return connections[self.alias].cursor()

@@ -132,7 +132,7 @@ class _MessagesMixin(_HistoryWrites):
                 "'answered'",
                 [_dumps(payload), query_id],
             )
-            if cur.rowcount:
+            if self._rowcount(cur):
                 self._publish(cur, [f"queryans:{query_id}"])
 
     def admit_update(

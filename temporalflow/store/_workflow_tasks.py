@@ -384,7 +384,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             f"UPDATE {RUN} SET {set_sql} WHERE id = %s AND wft_state = 2 AND wft_started_event_id = %s",
             [*params, run_pk, lease.started_event_id],
         )
-        if cur.rowcount != 1:
+        if self._rowcount(cur) != 1:
             raise StaleTask(
                 f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
             )

@@ -34,6 +34,8 @@ lock the run first, so concurrent writers of one run never deadlock.
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Callable
 
 from temporalflow.conf import settings
@@ -75,3 +77,4 @@ class DjangoStore(
         self._dialect: Dialect | None = None
         self._pollers_seen: dict[tuple[str, str, str, str], float] = {}
         self._visible_watermark: float | None = None
+        self._local = threading.local()  # per-thread psycopg pipeline (see _StoreBase._atomic)
