@@ -250,7 +250,7 @@ class WorkflowHandle:
         while True:
             info = await self._client._run(ops.describe_run, self._id, run_id)
             event = await self._client._wait(
-                f"run:{info.pk}",
+                f"closed:{info.pk}",
                 lambda info=info: ops.close_event(ops.describe_run(self._id, info.run_id)),
                 timeout,
             )

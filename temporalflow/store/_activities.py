@@ -29,7 +29,7 @@ from temporalflow.store._base_sql import (
     _sql_min,
 )
 from temporalflow.store._history import _HistoryWrites
-from temporalflow.store.base import ActivityTaskLease, HeartbeatResult, StaleTask, StoreError
+from temporalflow.store.base import ActivityTaskLease, HeartbeatResult, StaleTask, StoreError, WorkflowTaskLease
 
 _GONE = "activity task is no longer current (completed, timed out, retried or its run closed)"
 
@@ -272,8 +272,9 @@ class _ActivitiesMixin(_HistoryWrites):
         return row
 
     def _finish_activity(
-        self, token: str, outcome: EventType, attrs: Callable[[int], dict[str, Any]], identity: str
-    ) -> None:
+        self, token: str, outcome: EventType, attrs: Callable[[int], dict[str, Any]], identity: str,
+        claim_workflow_task: bool,
+    ) -> WorkflowTaskLease | None:
         """Append ActivityTaskStarted + the outcome event for the attempt holding ``token``."""
         run_pk, sched, lease = _parse_token(token)
         taken: dict[str, Any] = {}
@@ -289,25 +290,34 @@ class _ActivitiesMixin(_HistoryWrites):
             cur = self._cursor()
             # The run row is locked first (lock order: run, then its task rows); a
             # stale token raises inside build() and the whole block rolls back.
-            if self._append(cur, "id = %s", [run_pk], 2, build) is None:
+            appended = self._append(cur, "id = %s", [run_pk], 2, build,
+                                    claim_for=identity if claim_workflow_task and identity else None)
+            if appended is None:
                 raise StaleTask("activity task is no longer current (its run is closed)")
+            return appended["lease"]
 
-    def complete_activity_task(self, token: str, result: PayloadsJSON, identity: str = "") -> None:
+    def complete_activity_task(
+        self, token: str, result: PayloadsJSON, identity: str = "", claim_workflow_task: bool = False
+    ) -> WorkflowTaskLease | None:
         """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task."""
-        self._finish_activity(
+        return self._finish_activity(
             token,
             EventType.ACTIVITY_TASK_COMPLETED,
             lambda first: {"result": result, "identity": identity},
             identity,
+            claim_workflow_task,
         )
 
-    def cancel_activity_task(self, token: str, details: PayloadsJSON | None, identity: str = "") -> None:
+    def cancel_activity_task(
+        self, token: str, details: PayloadsJSON | None, identity: str = "", claim_workflow_task: bool = False
+    ) -> WorkflowTaskLease | None:
         """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled."""
-        self._finish_activity(
+        return self._finish_activity(
             token,
             EventType.ACTIVITY_TASK_CANCELED,
             lambda first: {"details": details, "identity": identity},
             identity,
+            claim_workflow_task,
         )
 
     def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:

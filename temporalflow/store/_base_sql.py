@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -100,6 +99,14 @@ def _marks(values: Sequence[Any] | set[Any]) -> str:
 def _sql_min(a: str, b: str) -> str:
     """SQL ``min(a, b)`` where ``a`` is never NULL and a NULL ``b`` means "no bound" (portable)."""
     return f"(CASE WHEN ({b}) IS NOT NULL AND ({b}) < ({a}) THEN ({b}) ELSE ({a}) END)"
+
+
+def _wft_started(scheduled_event_id: int, identity: str) -> tuple[EventType, dict[str, Any]]:
+    return EventType.WORKFLOW_TASK_STARTED, {
+        "scheduled_event_id": scheduled_event_id,
+        "identity": identity,
+        "request_id": "",
+    }
 
 
 def _wft_scheduled(

@@ -26,8 +26,9 @@ from temporalflow.store._base_sql import (
     _row,
     _StoreBase,
     _wft_scheduled,
+    _wft_started,
 )
-from temporalflow.store.base import RunStatus
+from temporalflow.store.base import RunStatus, WorkflowTaskLease
 
 
 class _HistoryWrites(_StoreBase):
@@ -45,6 +46,7 @@ class _HistoryWrites(_StoreBase):
         extra_params: Sequence[Any] = (),
         extra_where: str = "",
         channels: Iterable[str] = (),
+        claim_for: str | None = None,
     ) -> dict[str, Any] | None:
         """Append ``n`` events to an open run from outside a workflow-task completion.
 
@@ -52,7 +54,11 @@ class _HistoryWrites(_StoreBase):
         run's workflow task if none is scheduled (appending WorkflowTaskScheduled
         after the ``n`` events) or marks the started one dirty. Returns the run's
         ``id``/``first_id``/``now``/``scheduled`` (the new WorkflowTaskScheduled id
-        or None), or None when no open run matched (nothing was written).
+        or None)/``lease``, or None when no open run matched (nothing was written).
+
+        With ``claim_for``, a task this append schedules on a run sticky to that worker
+        is started for it at once (WorkflowTaskStarted appended, ``lease`` returned):
+        the worker that caches the run goes on without a trip through the queue.
         """
         # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
         assert n >= 1, "use _append_locked to schedule a task without an event"
@@ -73,7 +79,7 @@ class _HistoryWrites(_StoreBase):
             f"{extra_set} "
             f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
             f"RETURNING id, next_event_id, wft_state, wft_scheduled_event_id, namespace, task_queue, "
-            f"task_timeout, {now} AS now"
+            f"task_timeout, sticky_identity, workflow_id, run_id, workflow_type, wft_attempt, {now} AS now"
         )
         cur.execute(sql, [*extra_params, *target_params])
         row = _row(cur)
@@ -86,11 +92,15 @@ class _HistoryWrites(_StoreBase):
         first_id = next_id - n - (1 if scheduled else 0)
         events = build(first_id, now_f)
         assert len(events) == n, "event count must be known before the ids are reserved"
+        lease = None
         if scheduled:
             events.append(_wft_scheduled(row["task_queue"], row["task_timeout"]))
+            if claim_for and row["sticky_identity"] == claim_for:
+                lease = self._start_for(cur, row, next_id - 1, claim_for, now_f)
+                events.append(_wft_started(next_id - 1, claim_for))
         self._insert_events(cur, run_pk, first_id, now_f, events)
         chans = [f"run:{run_pk}", *channels]
-        if scheduled:
+        if scheduled and lease is None:
             chans.append(f"wft:{row['namespace']}:{row['task_queue']}")
         self._publish(cur, chans)
         return {
@@ -98,7 +108,25 @@ class _HistoryWrites(_StoreBase):
             "first_id": first_id,
             "now": now_f,
             "scheduled": first_id + n if scheduled else None,
+            "lease": lease,
         }
+
+    def _start_for(
+        self, cur: Any, row: dict[str, Any], scheduled_id: int, identity: str, now: float
+    ) -> WorkflowTaskLease:
+        """Start the just-scheduled task of a locked run for ``identity`` (WorkflowTaskStarted's id is next)."""
+        started_id = row["next_event_id"]
+        cur.execute(
+            f"UPDATE {RUN} SET wft_state = 2, wft_started_event_id = %s, next_event_id = %s, "
+            "wft_lease_until = %s + task_timeout, wft_dirty = FALSE WHERE id = %s",
+            [started_id, started_id + 1, now, row["id"]],
+        )
+        return WorkflowTaskLease(
+            run_pk=row["id"], namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
+            workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=scheduled_id,
+            started_event_id=started_id, attempt=row["wft_attempt"],
+            pending_updates=self._pending_updates(cur, [row["id"]]).get(row["id"], []),
+        )
 
     def _append_locked(
         self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]]
@@ -190,7 +218,7 @@ class _HistoryWrites(_StoreBase):
         self._close_run(cur, run, now, status, eid + 1)
         self._insert_events(cur, run["id"], eid, now, [event])
         extra = self._drop_run_rows(cur, run["id"], answer_queries=answer_queries)
-        self._publish(cur, [f"run:{run['id']}", *extra, *channels])
+        self._publish(cur, [f"run:{run['id']}", f"closed:{run['id']}", *extra, *channels])
 
     def _drop_run_rows(
         self, cur: Any, run_pk: int, *, answer_queries: dict[str, Any] | None = None

@@ -47,6 +47,7 @@ from temporalflow.store._base_sql import (
     _marks,
     _rows,
     _wft_scheduled,
+    _wft_started,
 )
 from temporalflow.store._messages import _MessagesMixin
 from temporalflow.store._runs import _RunsMixin
@@ -65,14 +66,6 @@ _CLOSE_STATUS = {
     CancelWorkflowExecution: RunStatus.CANCELED,
     ContinueAsNewWorkflowExecution: RunStatus.CONTINUED_AS_NEW,
 }
-
-
-def _wft_started(scheduled_event_id: int, identity: str) -> tuple[EventType, dict[str, Any]]:
-    return EventType.WORKFLOW_TASK_STARTED, {
-        "scheduled_event_id": scheduled_event_id,
-        "identity": identity,
-        "request_id": "",
-    }
 
 
 def _wft_failed(
@@ -401,6 +394,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             next_lease.pending_updates = self._pending_updates(cur, [run_pk]).get(run_pk, [])
 
         if closing is not None:
+            channels.append(f"closed:{run_pk}")
             channels += self._drop_run_rows(cur, run_pk)
             if isinstance(closing, ContinueAsNewWorkflowExecution):
                 assert new_run_id is not None

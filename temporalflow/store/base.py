@@ -350,8 +350,14 @@ class Store(Protocol):
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
         """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""
 
-    def complete_activity_task(self, token: str, result: PayloadsJSON, identity: str = "") -> None:
-        """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task."""
+    def complete_activity_task(
+        self, token: str, result: PayloadsJSON, identity: str = "", claim_workflow_task: bool = False
+    ) -> WorkflowTaskLease | None:
+        """Append ActivityTaskStarted + ActivityTaskCompleted and schedule a workflow task.
+
+        With ``claim_workflow_task``, a task scheduled on a run sticky to ``identity`` is
+        started for it in the same transaction and returned (else None).
+        """
 
     def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:
         """Retry per the retry policy, or record the final failure.
@@ -360,8 +366,13 @@ class Store(Protocol):
         ActivityTaskStarted + ActivityTaskFailed.
         """
 
-    def cancel_activity_task(self, token: str, details: PayloadsJSON | None, identity: str = "") -> None:
-        """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled."""
+    def cancel_activity_task(
+        self, token: str, details: PayloadsJSON | None, identity: str = "", claim_workflow_task: bool = False
+    ) -> WorkflowTaskLease | None:
+        """Acknowledge a requested cancellation: append ActivityTaskStarted + ActivityTaskCanceled.
+
+        ``claim_workflow_task`` as for :meth:`complete_activity_task`.
+        """
 
     def claim_queries(self, namespace: str, task_queue: str, identity: str, max_tasks: int) -> list[QueryTask]:
         """Claim pending queries of runs on this task queue."""
@@ -394,5 +405,6 @@ class Store(Protocol):
         """Wake-ups for a logical channel.
 
         ``wft:{ns}:{queue}``, ``act:{ns}:{queue}``, ``query:{ns}:{queue}``, ``timers``, ``run:{run_pk}`` (any
-        change of the run), ``queryans:{query_id}``.
+        change of the run), ``closed:{run_pk}`` (the run closed; what ``result()`` waits for),
+        ``queryans:{query_id}``.
         """

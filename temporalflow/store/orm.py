@@ -35,7 +35,6 @@ lock the run first, so concurrent writers of one run never deadlock.
 from __future__ import annotations
 
 import threading
-
 from collections.abc import Callable
 
 from temporalflow.conf import settings

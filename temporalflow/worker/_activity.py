@@ -92,6 +92,8 @@ class ActivityRunner:
         executor: Executor | None,
         heartbeat_throttle_max: float = 30.0,
         default_heartbeat_throttle: float = 30.0,
+        reserve_workflow_slot: Callable[[], bool] = lambda: False,
+        on_workflow_task: Callable[[sb.WorkflowTaskLease | None], None] = lambda lease: None,
     ) -> None:
         self.store = store
         self.identity = identity
@@ -101,6 +103,10 @@ class ActivityRunner:
         self.executor = executor
         self.throttle_max = heartbeat_throttle_max
         self.default_throttle = default_heartbeat_throttle
+        # When this worker also runs the workflow (it holds the run sticky), a completion
+        # may hand back the run's next workflow task, already started for us.
+        self.reserve_workflow_slot = reserve_workflow_slot
+        self.on_workflow_task = on_workflow_task
         self.running: dict[str, _Attempt] = {}
         self._idle = asyncio.Event()
         self._idle.set()
@@ -196,11 +202,17 @@ class ActivityRunner:
             if isinstance(err, asyncio.CancelledError) and not attempt.ctx.cancelled.is_set():
                 raise
             return
+        reserved = self.reserve_workflow_slot()
+        next_task = None
         try:
-            await self.db(self.store.complete_activity_task, lease.token, payloads, self.identity)
+            next_task = await self.db(self.store.complete_activity_task, lease.token, payloads, self.identity,
+                                      reserved)
         except sb.StaleTask:
             logger.info("Activity %s (%s) completed after losing its lease; result dropped",
                         lease.activity_id, lease.activity_type)
+        finally:
+            if reserved:
+                self.on_workflow_task(next_task)
 
     async def _report_error(self, attempt: _Attempt, err: BaseException) -> None:
         lease = attempt.lease

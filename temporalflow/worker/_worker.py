@@ -173,6 +173,7 @@ class Worker:
                 store=self._store, identity=self._identity, registry=self._activities,
                 data_converter=self._converter, db=self._db, executor=self._activity_executor,
                 heartbeat_throttle_max=self._throttle_max, default_heartbeat_throttle=self._throttle_default,
+                reserve_workflow_slot=self._reserve_workflow_slot, on_workflow_task=self._direct_workflow_task,
             )
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"act:{self._namespace}:{self._task_queue}", self._act_slots, self._store.claim_activity_tasks,
@@ -302,6 +303,19 @@ class Worker:
 
     async def _run_activity(self, lease: sb.ActivityTaskLease) -> None:
         await self._act_runner.run(lease)
+
+    def _reserve_workflow_slot(self) -> bool:
+        if self._workflows is None or self._stopping or self._cache.size <= 0 or self._wft_slots.free <= 0:
+            return False
+        self._wft_slots.take()
+        return True
+
+    def _direct_workflow_task(self, lease: sb.WorkflowTaskLease | None) -> None:
+        """Run a task handed back by an activity completion in the slot reserved for it."""
+        if lease is None:
+            self._wft_slots.give()
+            return
+        self._spawn(self._wf_runner.handle(lease), self._wft_slots.give)
 
     def _reserve_eager(self, wanted: int) -> int:
         if self._activities is None or self._stopping:
