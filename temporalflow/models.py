@@ -179,6 +179,11 @@ class WorkflowRun(models.Model):
         default=False,
         help_text="Queries wait for the in-flight workflow task; its completion wakes query pollers.",
     )
+    updates_waiting = models.BooleanField(
+        "updates waiting",
+        default=False,
+        help_text="An admitted update waits for a workflow task (claims look for updates only then).",
+    )
 
     # The workflow task lives on the run row: at most one scheduled or started per run.
     wft_state = models.PositiveSmallIntegerField(
@@ -266,7 +271,10 @@ class WorkflowRun(models.Model):
 class HistoryEvent(models.Model):
     """One event of a run's history; ``attributes`` is compact JSON text (cheap to write and read)."""
 
-    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="events", verbose_name="run")
+    # No separate index on run: the unique (run, ...) constraint below leads with it.
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="events", verbose_name="run", db_index=False
+    )
     event_id = models.PositiveIntegerField("event id", help_text="Position in the history, from 1.")
     event_type = models.CharField("event type", max_length=64, help_text="Temporal event type name.")
     event_time = models.FloatField("event time", help_text="Epoch seconds when the event was written.")
@@ -294,8 +302,9 @@ class ActivityTask(models.Model):
     """
 
     namespace = _ns_field()
+    # No separate index on run: the unique (run, ...) constraint below leads with it.
     run = models.ForeignKey(
-        WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run"
+        WorkflowRun, on_delete=models.CASCADE, related_name="activities", verbose_name="run", db_index=False
     )
     # Copied from the run so a claim's RETURNING has everything a lease needs (no join).
     workflow_id = models.CharField("workflow id", max_length=255)
@@ -371,7 +380,10 @@ class Timer(models.Model):
     """A started durable timer, deleted when it fires or is cancelled."""
 
     namespace = _ns_field()
-    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="timers", verbose_name="run")
+    # No separate index on run: the unique (run, ...) constraint below leads with it.
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="timers", verbose_name="run", db_index=False
+    )
     seq = models.PositiveIntegerField("sequence number")
     timer_id = models.CharField("timer id", max_length=255)
     started_event_id = models.PositiveIntegerField("started event id")
@@ -423,7 +435,10 @@ class WorkflowUpdate(models.Model):
     """An update request and its outcome."""
 
     namespace = _ns_field()
-    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="updates", verbose_name="run")
+    # No separate index on run: the unique (run, ...) constraint below leads with it.
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="updates", verbose_name="run", db_index=False
+    )
     update_id = models.CharField("update id", max_length=255)
     name = models.CharField("update name", max_length=255)
     args = models.JSONField("arguments", null=True, blank=True)

@@ -42,7 +42,7 @@ _RUN_COLS = (
     "run_timeout, "
     "task_timeout, execution_deadline, run_deadline, wft_state, wft_scheduled_event_id, "
     "wft_started_event_id, "
-    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, "
+    "wft_attempt, wft_lease_until, wft_dirty, sticky_identity, cancel_requested, queries_waiting, updates_waiting, "
     "request_id, start_ts, "
     "close_ts, execution_ts, cron_schedule"
 )

@@ -79,7 +79,8 @@ class _HistoryWrites(_StoreBase):
             f"{extra_set} "
             f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
             f"RETURNING id, next_event_id, wft_state, wft_scheduled_event_id, namespace, task_queue, "
-            f"task_timeout, sticky_identity, workflow_id, run_id, workflow_type, wft_attempt, {now} AS now"
+            f"task_timeout, sticky_identity, workflow_id, run_id, workflow_type, wft_attempt, updates_waiting, "
+            f"{now} AS now"
         )
         cur.execute(sql, [*extra_params, *target_params])
         row = _row(cur)
@@ -125,7 +126,9 @@ class _HistoryWrites(_StoreBase):
             run_pk=row["id"], namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
             workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=scheduled_id,
             started_event_id=started_id, attempt=row["wft_attempt"],
-            pending_updates=self._pending_updates(cur, [row["id"]]).get(row["id"], []),
+            pending_updates=(
+                self._pending_updates(cur, [row["id"]]).get(row["id"], []) if row["updates_waiting"] else []
+            ),
         )
 
     def _append_locked(

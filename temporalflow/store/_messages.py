@@ -161,6 +161,7 @@ class _MessagesMixin(_HistoryWrites):
                 f"WHERE id = %s ON CONFLICT (run_id, update_id) DO NOTHING",
                 [update_id, name, _dumps(args), identity, now, run_pk],
             )
+            cur.execute(f"UPDATE {RUN} SET updates_waiting = TRUE WHERE id = %s", [run_pk])
             outcome = self._update_row(cur, run_pk, update_id)
             assert outcome is not None
             return outcome

@@ -154,6 +154,7 @@ class _RunsMixin(_HistoryWrites):
             "run_deadline": run_deadline,
             "cancel_requested": False,
             "queries_waiting": False,
+            "updates_waiting": False,
             "wft_state": WFT_SCHEDULED,
             "wft_visible_at": visible_at,
             "wft_scheduled_event_id": len(events),

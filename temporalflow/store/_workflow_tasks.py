@@ -113,7 +113,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 ),
                 returning=(
                     f"id, namespace, workflow_id, run_id, workflow_type, task_queue, wft_scheduled_event_id, "
-                    f"wft_started_event_id, wft_attempt, {now} AS now"
+                    f"wft_started_event_id, wft_attempt, updates_waiting, {now} AS now"
                 ),
             )
             cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
@@ -126,7 +126,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 event = _wft_started(r["wft_scheduled_event_id"], identity)
                 started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
             self._insert_event_rows(cur, started)
-            updates = self._pending_updates(cur, [r["id"] for r in rows])
+            updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
             self._publish(cur, [f"run:{r['id']}" for r in rows])
         return [
             WorkflowTaskLease(
@@ -390,7 +390,16 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 f"accepted_event_id = COALESCE(%s, accepted_event_id) WHERE run_id = %s AND update_id = %s",
                 [stage, _dumps(outcome), accepted_id, run_pk, update_id],
             )
-        if next_lease is not None:
+        waiting = bool(run["updates_waiting"])
+        if update_changes and waiting:
+            # Recompute: the ones this task settled are gone, others may have arrived meanwhile.
+            cur.execute(
+                f"UPDATE {RUN} SET updates_waiting = EXISTS (SELECT 1 FROM {UPDATE} WHERE run_id = %s "
+                f"AND stage = 'admitted') WHERE id = %s RETURNING updates_waiting",
+                [run_pk, run_pk],
+            )
+            waiting = bool(cur.fetchone()[0])
+        if next_lease is not None and waiting:
             next_lease.pending_updates = self._pending_updates(cur, [run_pk]).get(run_pk, [])
 
         if closing is not None:
