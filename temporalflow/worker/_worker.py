@@ -73,6 +73,7 @@ class Worker:
         poll_batch_size: int = 20,
         run_timers: bool = True,
         db_threads: int = 4,
+        continue_as_new_suggested_at: int | None = None,
         **_ignored: Any,
     ) -> None:
         if not workflows and not activities:
@@ -92,6 +93,11 @@ class Worker:
         self._max_act = max_concurrent_activities or 100
         self._batch = max(1, poll_batch_size)
         self._run_timers = run_timers
+        if continue_as_new_suggested_at is None:
+            from temporalflow.conf import settings
+
+            continue_as_new_suggested_at = int(settings.HISTORY_COUNT_WARN)
+        self._suggest_continue_as_new_at = continue_as_new_suggested_at
         self._own_activity_executor = False
         if activity_executor is None and self._activities is not None and self._activities.has_sync:
             activity_executor = concurrent.futures.ThreadPoolExecutor(
@@ -161,6 +167,7 @@ class Worker:
                 cache=self._cache, db=self._db, executor=self._wf_executor, deadlock_timeout=self._deadlock,
                 failure_exception_types=self._failure_types, eager_activity_slots=self._reserve_eager,
                 on_eager_activities=self._eager_started,
+                continue_as_new_suggested_at=self._suggest_continue_as_new_at,
             )
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, self._store.claim_workflow_tasks,

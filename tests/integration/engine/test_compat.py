@@ -185,3 +185,46 @@ def test_workflow_environment_in_a_plain_pytest_run_without_django(tmp_path: Pat
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+blocked_once: set[str] = set()
+
+
+@workflow.defn
+class BlockingWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        import time
+
+        wid = workflow.info().workflow_id
+        if wid not in blocked_once:
+            blocked_once.add(wid)
+            time.sleep(2.5)  # never yields: the deadlock detector fails this task
+        return "unblocked"
+
+
+async def test_deadlocked_workflow_task_fails_and_other_workflows_progress(client: Client) -> None:
+    async with running_worker(client, [BlockingWorkflow, InfoWorkflow]) as w:
+        stuck = await client.start_workflow(BlockingWorkflow.run, id=wf_id(), task_queue=w.task_queue)
+        others = [await client.start_workflow(InfoWorkflow.run, f"o{i}", id=wf_id(), task_queue=w.task_queue)
+                  for i in range(5)]
+        assert [(await h.result())["tag"] for h in others] == [f"o{i}" for i in range(5)]
+        assert await stuck.result() == "unblocked"
+    failed = [e for e in (await stuck.fetch_history()).events if e.event_type.value == "WorkflowTaskFailed"]
+    assert failed and "TMPRL1101" in failed[0].attributes["failure"]["message"]
+
+
+@workflow.defn
+class SuggestWorkflow:
+    @workflow.run
+    async def run(self) -> list[bool]:
+        seen = [workflow.info().is_continue_as_new_suggested()]
+        for _ in range(3):
+            await workflow.sleep(0.01)
+        seen.append(workflow.info().is_continue_as_new_suggested())
+        return seen
+
+
+async def test_continue_as_new_is_suggested_past_the_history_warning(client: Client) -> None:
+    async with running_worker(client, [SuggestWorkflow], continue_as_new_suggested_at=10) as w:
+        assert await client.execute_workflow(SuggestWorkflow.run, id=wf_id(), task_queue=w.task_queue) == [False, True]
