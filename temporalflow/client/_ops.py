@@ -7,6 +7,7 @@ inside ``transaction.atomic()`` commits or rolls back with the caller's writes.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -29,7 +30,7 @@ from temporalflow.client._types import (
 from temporalflow.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalflow.core.definitions import WorkflowDefinition
 from temporalflow.core.events import EventType, HistoryEvent
-from temporalflow.core.payload import PayloadsJSON, payloads_from_json, payloads_to_json
+from temporalflow.core.payload import PayloadsJSON, payloads_from_json, payloads_size, payloads_to_json
 from temporalflow.exceptions import (
     CancelledError,
     TerminatedError,
@@ -42,6 +43,22 @@ from temporalflow.store import base as sb
 from temporalflow.workflow._decorators import handler_name
 
 MISSING: Any = object()
+
+logger = logging.getLogger("temporalflow.client")
+
+
+def check_payload_size(payloads: PayloadsJSON, what: str) -> None:
+    """Refuse payloads past ``PAYLOAD_SIZE_LIMIT`` (nothing is written); warn past ``PAYLOAD_SIZE_WARN``."""
+    from temporalflow.conf import settings
+
+    size = payloads_size(payloads)
+    if size > settings.PAYLOAD_SIZE_LIMIT:
+        raise RPCError(f"{what} are {size} bytes, over the payload size limit of {settings.PAYLOAD_SIZE_LIMIT} "
+                       "bytes (TEMPORALFLOW['PAYLOAD_SIZE_LIMIT']); store large data elsewhere and pass a reference",
+                       RPCStatusCode.INVALID_ARGUMENT)
+    if size > settings.PAYLOAD_SIZE_WARN:
+        logger.warning("%s are %d bytes, over the payload size warning threshold of %d bytes", what, size,
+                       settings.PAYLOAD_SIZE_WARN)
 
 
 def default_identity() -> str:
@@ -87,8 +104,10 @@ class Ops:
     # --- conversion -----------------------------------------------------------
 
     def encode(self, values: Sequence[Any]) -> PayloadsJSON:
-        """Values → ``{"payloads": [...]}``."""
-        return payloads_to_json(self.data_converter.payload_converter.to_payloads(list(values)))
+        """Values → ``{"payloads": [...]}``; RPCError INVALID_ARGUMENT past the size limit."""
+        payloads = payloads_to_json(self.data_converter.payload_converter.to_payloads(list(values)))
+        check_payload_size(payloads, "arguments")
+        return payloads
 
     def decode_one(self, payloads: PayloadsJSON | None, hint: Any) -> Any:
         """The first value of ``payloads`` (None if empty)."""

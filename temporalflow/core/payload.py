@@ -65,3 +65,12 @@ def payloads_from_json(obj: PayloadsJSON | None) -> list[Payload]:
     if not obj:
         return []
     return [Payload.from_json(p) for p in obj.get("payloads") or []]
+
+
+def payloads_size(payloads: PayloadsJSON | None) -> int:
+    """Bytes of data in ``{"payloads": [...]}`` (base64 decoded size, metadata included)."""
+    total = 0
+    for p in (payloads or {}).get("payloads") or []:
+        total += (len(p.get("data") or "") * 3) // 4
+        total += sum(len(k) + (len(v) * 3) // 4 for k, v in (p.get("metadata") or {}).items())
+    return total

@@ -19,7 +19,7 @@ from typing import Any
 from temporalflow import activity as activity_api
 from temporalflow.core.definitions import ActivityDefinition
 from temporalflow.core.info import ActivityInfo
-from temporalflow.core.payload import payloads_from_json, payloads_to_json
+from temporalflow.core.payload import payloads_from_json, payloads_size, payloads_to_json
 from temporalflow.exceptions import ApplicationError, CancelledError
 from temporalflow.store import base as sb
 
@@ -92,6 +92,7 @@ class ActivityRunner:
         executor: Executor | None,
         heartbeat_throttle_max: float = 30.0,
         default_heartbeat_throttle: float = 30.0,
+        payload_size_limit: int = 2 * 1024 * 1024,
         reserve_workflow_slot: Callable[[], bool] = lambda: False,
         on_workflow_task: Callable[[sb.WorkflowTaskLease | None], None] = lambda lease: None,
     ) -> None:
@@ -101,6 +102,7 @@ class ActivityRunner:
         self.converter = data_converter
         self.db = db
         self.executor = executor
+        self.payload_size_limit = payload_size_limit
         self.throttle_max = heartbeat_throttle_max
         self.default_throttle = default_heartbeat_throttle
         # When this worker also runs the workflow (it holds the run sticky), a completion
@@ -197,6 +199,11 @@ class ActivityRunner:
                 fut = asyncio.get_running_loop().run_in_executor(self.executor, in_thread)
                 result = await asyncio.shield(fut)
             payloads = payloads_to_json(pc.to_payloads([result]))
+            size = payloads_size(payloads)
+            if size > self.payload_size_limit:
+                raise ApplicationError(
+                    f"result of activity {lease.activity_type} is {size} bytes, over the payload size limit of "
+                    f"{self.payload_size_limit} bytes", type="PayloadSizeError", non_retryable=True)
         except BaseException as err:  # noqa: BLE001 - every outcome is reported
             await self._report_error(attempt, err)
             if isinstance(err, asyncio.CancelledError) and not attempt.ctx.cancelled.is_set():

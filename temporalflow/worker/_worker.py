@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from temporalflow.conf import settings
 from temporalflow.store import base as sb
 from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
 from temporalflow.worker._workflow import RunCache, WorkflowRegistry, WorkflowTaskRunner
@@ -94,9 +95,8 @@ class Worker:
         self._batch = max(1, poll_batch_size)
         self._run_timers = run_timers
         if continue_as_new_suggested_at is None:
-            from temporalflow.conf import settings
-
             continue_as_new_suggested_at = int(settings.HISTORY_COUNT_WARN)
+        self._payload_size_limit = int(settings.PAYLOAD_SIZE_LIMIT)
         self._suggest_continue_as_new_at = continue_as_new_suggested_at
         self._own_activity_executor = False
         if activity_executor is None and self._activities is not None and self._activities.has_sync:
@@ -181,6 +181,7 @@ class Worker:
                 data_converter=self._converter, db=self._db, executor=self._activity_executor,
                 heartbeat_throttle_max=self._throttle_max, default_heartbeat_throttle=self._throttle_default,
                 reserve_workflow_slot=self._reserve_workflow_slot, on_workflow_task=self._direct_workflow_task,
+                payload_size_limit=self._payload_size_limit,
             )
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"act:{self._namespace}:{self._task_queue}", self._act_slots, self._store.claim_activity_tasks,

@@ -228,3 +228,30 @@ class SuggestWorkflow:
 async def test_continue_as_new_is_suggested_past_the_history_warning(client: Client) -> None:
     async with running_worker(client, [SuggestWorkflow], continue_as_new_suggested_at=10) as w:
         assert await client.execute_workflow(SuggestWorkflow.run, id=wf_id(), task_queue=w.task_queue) == [False, True]
+
+
+@activity.defn
+async def huge_result() -> str:
+    return "x" * 3_000_000
+
+
+@workflow.defn
+class HugeResultWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.execute_activity(huge_result, start_to_close_timeout=timedelta(seconds=10))
+        except Exception as err:  # ActivityError(cause=ApplicationError PayloadSizeError)
+            return f"{type(err.__cause__).__name__}:{getattr(err.__cause__, 'type', '')}"
+        return "stored"
+
+
+async def test_payload_size_limits_give_clear_errors(client: Client) -> None:
+    from temporalflow.service import RPCError, RPCStatusCode
+
+    with pytest.raises(RPCError) as err:
+        await client.start_workflow(InfoWorkflow.run, "y" * 3_000_000, id=wf_id(), task_queue="nobody")
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT and "payload size limit" in err.value.message
+    async with running_worker(client, [HugeResultWorkflow], [huge_result]) as w:
+        result = await client.execute_workflow(HugeResultWorkflow.run, id=wf_id(), task_queue=w.task_queue)
+    assert result == "ApplicationError:PayloadSizeError"
