@@ -11,7 +11,16 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from temporalflow.client._errors import WorkflowQueryRejectedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalflow.client._ops import MISSING, Ops, args_list, default_identity, seconds, workflow_type_and_hint
+from temporalflow.client._ops import (
+    MISSING,
+    HandleBase,
+    Ops,
+    args_list,
+    default_identity,
+    handler_result_type,
+    seconds,
+    workflow_type_and_hint,
+)
 from temporalflow.client._types import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -202,45 +211,16 @@ class Client:
             sub.close()
 
 
-class WorkflowHandle:
+class WorkflowHandle(HandleBase):
     """A workflow id (and optionally a run id) to drive: result, signal, query, update, ..."""
 
     def __init__(
-        self,
-        client: Client,
-        id: str,
-        *,
-        run_id: str | None,
-        result_run_id: str | None,
-        first_execution_run_id: str | None,
-        result_type: Any = None,
+        self, client: Client, id: str, *, run_id: str | None, result_run_id: str | None,
+        first_execution_run_id: str | None, result_type: Any = None,
     ) -> None:
+        super().__init__(id, run_id=run_id, result_run_id=result_run_id,
+                         first_execution_run_id=first_execution_run_id, result_type=result_type)
         self._client = client
-        self._id = id
-        self._run_id = run_id
-        self._result_run_id = result_run_id
-        self._first_execution_run_id = first_execution_run_id
-        self._result_type = result_type
-
-    @property
-    def id(self) -> str:
-        """The workflow id."""
-        return self._id
-
-    @property
-    def run_id(self) -> str | None:
-        """The run id operations target (None: the latest run)."""
-        return self._run_id
-
-    @property
-    def result_run_id(self) -> str | None:
-        """The run whose result ``result()`` starts from."""
-        return self._result_run_id
-
-    @property
-    def first_execution_run_id(self) -> str | None:
-        """The first run of the chain this handle belongs to."""
-        return self._first_execution_run_id
 
     async def result(self, *, follow_runs: bool = True, rpc_timeout: timedelta | None = None) -> Any:
         """Wait for the run to close; return its result or raise ``WorkflowFailureError``."""
@@ -282,11 +262,7 @@ class WorkflowHandle:
         """Run a query handler on a worker against the run's current state."""
         ops = self._client._ops
         name = handler_name(query)
-        if result_type is None and not isinstance(query, str):
-            from temporalflow.core.definitions import handler_of
-
-            h = handler_of(query)
-            result_type = h.ret_type if h is not None else None
+        result_type = handler_result_type(query, result_type)
         info = await self._client._run(ops.describe_run, self._id, self._run_id)
         if reject_condition in (QueryRejectCondition.NOT_OPEN, QueryRejectCondition.NOT_COMPLETED_CLEANLY):
             status = WorkflowExecutionStatus(int(info.status))
@@ -322,11 +298,7 @@ class WorkflowHandle:
             raise ValueError("wait_for_stage ADMITTED is not supported; use ACCEPTED or COMPLETED")
         ops = self._client._ops
         name = handler_name(update)
-        if result_type is None and not isinstance(update, str):
-            from temporalflow.core.definitions import handler_of
-
-            h = handler_of(update)
-            result_type = h.ret_type if h is not None else None
+        result_type = handler_result_type(update, result_type)
         info = await self._client._run(ops.describe_run, self._id, self._run_id)
         if info.status != sb.RunStatus.RUNNING:
             raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND)

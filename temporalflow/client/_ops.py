@@ -28,7 +28,7 @@ from temporalflow.client._types import (
     _dt,
 )
 from temporalflow.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalflow.core.definitions import WorkflowDefinition
+from temporalflow.core.definitions import WorkflowDefinition, handler_of
 from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON, payloads_from_json, payloads_size, payloads_to_json
 from temporalflow.exceptions import (
@@ -90,6 +90,46 @@ def args_list(arg: Any, args: Sequence[Any]) -> list[Any]:
             raise ValueError("pass either arg or args, not both")
         return [arg]
     return list(args)
+
+
+def handler_result_type(handler: Callable[..., Any] | str, result_type: Any) -> Any:
+    """``result_type``, or the return hint of a signal/query/update method given by function."""
+    if result_type is None and not isinstance(handler, str):
+        defn = handler_of(handler)
+        return defn.ret_type if defn is not None else None
+    return result_type
+
+
+class HandleBase:
+    """What both workflow handles (async and sync) carry: which run, and how to decode its result."""
+
+    def __init__(self, id: str, *, run_id: str | None, result_run_id: str | None,
+                 first_execution_run_id: str | None = None, result_type: Any = None) -> None:
+        self._id = id
+        self._run_id = run_id
+        self._result_run_id = result_run_id
+        self._first_execution_run_id = first_execution_run_id
+        self._result_type = result_type
+
+    @property
+    def id(self) -> str:
+        """The workflow id."""
+        return self._id
+
+    @property
+    def run_id(self) -> str | None:
+        """The run id operations target (None: the latest run)."""
+        return self._run_id
+
+    @property
+    def result_run_id(self) -> str | None:
+        """The run whose result ``result()`` starts from."""
+        return self._result_run_id
+
+    @property
+    def first_execution_run_id(self) -> str | None:
+        """The first run of the chain this handle belongs to."""
+        return self._first_execution_run_id
 
 
 class Ops:

@@ -15,10 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 from temporalflow.client._errors import WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalflow.client._ops import MISSING, Ops, args_list, default_identity, seconds, workflow_type_and_hint
+from temporalflow.client._ops import (
+    MISSING,
+    HandleBase,
+    Ops,
+    args_list,
+    default_identity,
+    handler_result_type,
+    seconds,
+    workflow_type_and_hint,
+)
 from temporalflow.client._types import WorkflowExecutionDescription, WorkflowHistory, WorkflowUpdateStage
 from temporalflow.core.converter import DataConverter
-from temporalflow.core.definitions import handler_of
 from temporalflow.service import RPCError, RPCStatusCode
 from temporalflow.store import base as sb
 from temporalflow.workflow._decorators import handler_name
@@ -92,32 +100,14 @@ class SyncClient:
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=hint)
 
 
-class SyncWorkflowHandle:
+class SyncWorkflowHandle(HandleBase):
     """Synchronous twin of ``WorkflowHandle``."""
 
     def __init__(self, client: SyncClient, id: str, *, run_id: str | None, result_run_id: str | None,
                  result_type: Any = None) -> None:
+        super().__init__(id, run_id=run_id, result_run_id=result_run_id, result_type=result_type)
         self._client = client
         self._ops = client._ops
-        self._id = id
-        self._run_id = run_id
-        self._result_run_id = result_run_id
-        self._result_type = result_type
-
-    @property
-    def id(self) -> str:
-        """The workflow id."""
-        return self._id
-
-    @property
-    def run_id(self) -> str | None:
-        """The run id operations target (None: the latest run)."""
-        return self._run_id
-
-    @property
-    def result_run_id(self) -> str | None:
-        """The run whose result ``result()`` starts from."""
-        return self._result_run_id
 
     def result(self, *, follow_runs: bool = True, timeout: timedelta | float | None = None,
                rpc_timeout: timedelta | None = None) -> Any:
@@ -142,9 +132,7 @@ class SyncWorkflowHandle:
     def query(self, query: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (),
               result_type: type | None = None, rpc_timeout: timedelta | None = None) -> Any:
         """Run a query on a worker and return its answer (blocks until a worker answers)."""
-        if result_type is None and not isinstance(query, str):
-            h = handler_of(query)
-            result_type = h.ret_type if h is not None else None
+        result_type = handler_result_type(query, result_type)
         info = self._ops.describe_run(self._id, self._run_id)
         query_id = self._ops.store.create_query(info.pk, handler_name(query), self._ops.encode(args_list(arg, args)))
         answer = _poll(lambda: self._ops.store.get_query_answer(query_id), seconds(rpc_timeout) or 30.0)
@@ -164,9 +152,7 @@ class SyncWorkflowHandle:
                      id: str | None = None, wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
                      result_type: type | None = None, rpc_timeout: timedelta | None = None) -> SyncUpdateHandle:
         """Send an update and block until it is accepted (or rejected)."""
-        if result_type is None and not isinstance(update, str):
-            h = handler_of(update)
-            result_type = h.ret_type if h is not None else None
+        result_type = handler_result_type(update, result_type)
         info = self._ops.describe_run(self._id, self._run_id)
         if info.status != sb.RunStatus.RUNNING:
             raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND)
