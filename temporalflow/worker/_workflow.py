@@ -253,12 +253,15 @@ class WorkflowTaskRunner:
         try:
             if driver is None or driver.instance is None:
                 driver = self._new_driver(query.workflow_id, query.run_id)
-                events = await self.db(self.store.read_history, query.run_pk, 0)
-                await self._in_thread(lambda: driver.process(events))
+            # Catch up first: another worker may have completed tasks since this one
+            # cached the run (its stickiness expired). Replays only completed tasks.
+            events = await self.db(self.store.read_history, query.run_pk, driver.last_event_id)
+            await self._in_thread(lambda: driver.process(events))
             if driver.instance is None:
                 raise RuntimeError("the run has no started workflow to query")
             result, failure = await self._in_thread(lambda: driver.instance.query(query.query_type, query.args))
             return sb.QueryAnswer(result=result, failure=failure)
         except Exception as err:
+            self.cache.evict(query.run_id)
             failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
             return sb.QueryAnswer(failure=failure)
