@@ -9,6 +9,7 @@ It never raises. ``query()`` answers a query against the current state.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import random
@@ -92,7 +93,9 @@ class WorkflowInstance(DeterministicEventLoop):
         self._failure_types = tuple(failure_exception_types) + definition.failure_exception_types
         self._object: Any = None
         self._info: WorkflowInfo | None = None
-        self._random = random.Random(uuid.UUID(run_id).int if _is_uuid(run_id) else hash(run_id))
+        # Created on first use: most workflows never draw a random number, and a Random
+        # holds ~2.5 KB of state (memory per cached run matters with thousands waiting).
+        self._random: random.Random | None = None
         self._commands: list[cmds.Command] = []
         self._seq: dict[str, int] = {"activity": 0, "timer": 0}
         self._timers: dict[int, TimerHandle] = {}
@@ -100,9 +103,10 @@ class WorkflowInstance(DeterministicEventLoop):
         self._activity_by_event: dict[int, int] = {}
         self._updates: dict[str, _UpdateState] = {}
         self._running_signal_handlers = 0
-        self._signal_handlers: dict[str | None, HandlerDefinition] = dict(definition.signals)
-        self._query_handlers: dict[str | None, HandlerDefinition] = dict(definition.queries)
-        self._update_handlers: dict[str | None, HandlerDefinition] = dict(definition.updates)
+        # Shared with the definition until a handler is set at run time (copy on write).
+        self._signal_handlers: dict[str | None, HandlerDefinition] = definition.signals
+        self._query_handlers: dict[str | None, HandlerDefinition] = definition.queries
+        self._update_handlers: dict[str | None, HandlerDefinition] = definition.updates
         self._buffered_signals: dict[str, list[jobs.SignalWorkflow]] = {}
         self._primary_task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
@@ -511,11 +515,13 @@ class WorkflowInstance(DeterministicEventLoop):
 
     def random(self) -> random.Random:
         """``workflow.random()``: seeded per run, so replay draws the same numbers."""
+        if self._random is None:
+            self._random = random.Random(_seed(self._run_id))
         return self._random
 
     def uuid4(self) -> uuid.UUID:
         """``workflow.uuid4()``."""
-        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+        return uuid.UUID(int=self.random().getrandbits(128), version=4)
 
     def is_replaying(self) -> bool:
         """``workflow.unsafe.is_replaying()``."""
@@ -554,8 +560,9 @@ class WorkflowInstance(DeterministicEventLoop):
 
     def set_handler(self, kind: str, name: str | None, fn: Callable[..., Any] | None, **options: Any) -> None:
         """``workflow.set_signal_handler`` and friends (None removes the handler)."""
-        table = {"signal": self._signal_handlers, "query": self._query_handlers,
-                 "update": self._update_handlers}[kind]
+        attr = {"signal": "_signal_handlers", "query": "_query_handlers", "update": "_update_handlers"}[kind]
+        table = dict(getattr(self, attr))  # copy on write: the definition's table is shared
+        setattr(self, attr, table)
         if fn is None:
             table.pop(name, None)
             return
@@ -655,9 +662,9 @@ class WorkflowInstance(DeterministicEventLoop):
 _MISSING = object()
 
 
-def _is_uuid(value: str) -> bool:
+def _seed(run_id: str) -> int:
+    """A per-run seed that is the same in every process (unlike ``hash()``)."""
     try:
-        uuid.UUID(value)
-        return True
+        return uuid.UUID(run_id).int
     except ValueError:
-        return False
+        return int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:16], "big")

@@ -365,3 +365,14 @@ def test_gather_over_activities_resolves_in_any_order() -> None:
     c = run_task(d, h)
     assert decode(c.commands[0].result) == ["a", "b", "c"]
     replay(h, Gather)
+
+
+def test_random_is_stable_for_non_uuid_run_ids_across_processes() -> None:
+    import subprocess
+    import sys
+
+    code = ("from temporalflow.core.instance import _seed; import random; "
+            "print(random.Random(_seed('replay-run')).random())")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": str(i), "PATH": ""}).stdout for i in (1, 2)}
+    assert len(outs) == 1 and outs != {""}
