@@ -165,3 +165,24 @@ def test_sigterm_lets_in_flight_activity_finish_and_exits_zero(workers: Workers)
     workers.spawn()
     assert handle.result(timeout=60) == "slow-done"
     assert len(workers.lines("slow-start")) == 1
+
+
+def test_zombie_worker_completion_is_rejected_after_another_worker_took_over(workers: Workers) -> None:
+    client = SyncClient.connect()
+    zombie = workers.spawn()
+    handle = client.start_workflow("SlowActivityWorkflow", 1.5, id=f"zombie-{uuid.uuid4().hex[:6]}",
+                                   task_queue=workers.task_queue)
+    assert_eventually(lambda: workers.lines("slow-start"), timeout=30)
+    zombie.send_signal(signal.SIGSTOP)  # frozen mid-activity: its heartbeats stop, its lease expires
+    try:
+        workers.spawn()
+        assert handle.result(timeout=60) == "slow-done"
+        before = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
+    finally:
+        zombie.send_signal(signal.SIGCONT)
+    # The zombie wakes up and finishes its attempt; its completion must not be accepted.
+    assert_eventually(lambda: len(workers.lines("slow-end")) == 2, timeout=30)
+    assert_eventually(lambda: "after losing its lease" in workers.logs(), timeout=10)
+    after = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
+    assert after == before
+    check_history_invariants(client, handle.id)
