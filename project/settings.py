@@ -76,10 +76,11 @@ def _database() -> dict:
             db["OPTIONS"] = {**_SQLITE_OPTIONS, **db.get("OPTIONS", {})}
             db["CONN_MAX_AGE"] = 0
         elif db["ENGINE"] == "django.db.backends.postgresql":
-            # Server-side parameter binding lets psycopg prepare the engine's statements
-            # (it prepares a query after it has run 5 times on a connection), which saves
-            # PostgreSQL from parsing and planning the same SQL again and again.
-            db["OPTIONS"] = {"server_side_binding": True, **db.get("OPTIONS", {})}
+            # Server-side parameter binding + prepare_threshold let psycopg prepare the
+            # engine's statements (after 5 runs on a connection): PostgreSQL stops parsing and
+            # planning the same SQL again and again. Django leaves preparing off unless
+            # prepare_threshold is set. (Behind PgBouncer in transaction mode, leave both out.)
+            db["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5, **db.get("OPTIONS", {})}
         return db
     # SQLite for development and tests. The test database is a file so worker
     # subprocesses (e2e tests) can share it.
