@@ -100,7 +100,6 @@ class WorkflowInstance(DeterministicEventLoop):
         self._seq: dict[str, int] = {"activity": 0, "timer": 0}
         self._timers: dict[int, TimerHandle] = {}
         self._activities: dict[int, _ActivityState] = {}
-        self._activity_by_event: dict[int, int] = {}
         self._updates: dict[str, _UpdateState] = {}
         self._running_signal_handlers = 0
         # Shared with the definition until a handler is set at run time (copy on write).

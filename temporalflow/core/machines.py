@@ -72,9 +72,9 @@ class RunDriver:
         self.last_event_id = 0
         self._unmatched: collections.deque[cmds.Command] = collections.deque()
         self._pending: list[jobs.Job] = []
-        self._activity_seq: dict[int, int] = {}
-        self._activity_attrs: dict[int, dict[str, Any]] = {}
-        self._timer_event: dict[int, int] = {}
+        # Pending activities only, by ActivityTaskScheduled id: (seq, activity_id, type). Entries
+        # go when the activity resolves, so a long-lived cached run does not grow with its history.
+        self._activities: dict[int, tuple[int, str, str]] = {}
         self._live_started_id = 0
         self.closed = False
 
@@ -198,9 +198,9 @@ class RunDriver:
                 self._pending.append(jobs.InitializeWorkflow(
                     arguments=a.get("input") or {"payloads": []}, attributes=a, event_time=ev.event_time))
             case ET.ACTIVITY_TASK_COMPLETED:
-                seq = self._activity_seq.get(a.get("scheduled_event_id", 0))
-                if seq is not None:
-                    self._pending.append(jobs.ResolveActivity(seq=seq, result=a.get("result")))
+                pending = self._activities.pop(a.get("scheduled_event_id", 0), None)
+                if pending is not None:
+                    self._pending.append(jobs.ResolveActivity(seq=pending[0], result=a.get("result")))
             case ET.ACTIVITY_TASK_FAILED:
                 self._resolve_failed(a, "Activity task failed", a.get("failure"))
             case ET.ACTIVITY_TASK_TIMED_OUT:
@@ -224,10 +224,10 @@ class RunDriver:
 
     def _resolve_failed(self, a: dict[str, Any], message: str, cause: Any, cancelled: bool = False) -> None:
         sched_id = a.get("scheduled_event_id", 0)
-        seq = self._activity_seq.get(sched_id)
-        if seq is None:
+        pending = self._activities.pop(sched_id, None)
+        if pending is None:
             return
-        sched = self._activity_attrs.get(sched_id, {})
+        seq, activity_id, activity_type = pending
         retry_state = a.get("retry_state") or ("RETRY_STATE_CANCEL_REQUESTED" if cancelled else
                                                "RETRY_STATE_NON_RETRYABLE_FAILURE")
         failure = {
@@ -236,8 +236,8 @@ class RunDriver:
                 "scheduled_event_id": sched_id,
                 "started_event_id": a.get("started_event_id", 0),
                 "identity": a.get("identity", ""),
-                "activity_type": sched.get("activity_type") or {"name": ""},
-                "activity_id": sched.get("activity_id", ""),
+                "activity_type": {"name": activity_type},
+                "activity_id": activity_id,
                 "retry_state": retry_state,
             },
             "cause": cause or {"message": message},
@@ -268,12 +268,9 @@ class RunDriver:
                 f"({_event_key(ev)}) does not match command {type(cmd).__name__} ({_command_key(cmd)})"
             )
         if isinstance(cmd, cmds.ScheduleActivityTask):
-            self._activity_seq[ev.event_id] = cmd.seq
-            self._activity_attrs[ev.event_id] = ev.attributes
+            self._activities[ev.event_id] = (cmd.seq, cmd.activity_id, cmd.activity_type)
             if self.instance is not None:
                 self.instance.on_activity_scheduled(cmd.seq, ev.event_id)
-        elif isinstance(cmd, cmds.StartTimer):
-            self._timer_event[cmd.seq] = ev.event_id
 
     def _check_all_matched(self, at: HistoryEvent | None) -> None:
         leftover = [c for c in self._unmatched if not _is_deprecated_patch_command(c)]
