@@ -66,6 +66,11 @@ class Settings:
     HISTORY_COUNT_LIMIT: int = 51200
     """Terminate a run whose history grows past this many events."""
 
+    WORKER_IDLE_IN_TRANSACTION_TIMEOUT: float = 10.0
+    """PostgreSQL ``idle_in_transaction_session_timeout`` (seconds) of worker connections: a
+    frozen worker (SIGSTOP, a VM pause) holding a run's row lock is cut off after this long
+    instead of blocking the run until it wakes. The engine's own transactions take milliseconds."""
+
     @classmethod
     def known_keys(cls) -> list[str]:
         """Every key ``TEMPORALFLOW`` may contain."""

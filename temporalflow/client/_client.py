@@ -192,7 +192,18 @@ class Client:
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # thread_sensitive: Django's own async ORM does the same, and it keeps a caller
         # that wraps us in async_to_sync on its own connection/transaction.
-        return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
+        return await sync_to_async(self._call, thread_sensitive=True)(fn, args, kwargs)
+
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (sb.StoreError, RPCError):
+            raise
+        except Exception:
+            # A killed session or a database restart: drop the broken connection so the
+            # next call reconnects (this call's error still reaches the caller).
+            self._ops.store.recover_connection()
+            raise
 
     async def _wait(self, channel: str, check: Callable[[], Any], timeout: float | None) -> Any:
         """Poll ``check`` (in a thread) until it returns non-None, waking on ``channel``."""

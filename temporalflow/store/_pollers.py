@@ -7,15 +7,34 @@ connections, and wake-up subscriptions (``notify``).
 from __future__ import annotations
 
 import math
+import threading
 import time
+from typing import Any
 
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 from temporalflow.store import notify
 from temporalflow.store._base_sql import POLLER, RUN, _StoreBase
 
 POLLER_RECORD_INTERVAL = 10.0
 """A worker's poll of a queue is written at most this often (per store instance)."""
+
+_worker_thread = threading.local()
+
+
+def _configure_worker_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """On a worker thread's new PostgreSQL connection, bound how long a transaction may sit idle."""
+    if not getattr(_worker_thread, "active", False) or connection.vendor != "postgresql":
+        return
+    from temporalflow.conf import settings
+
+    millis = int(float(settings.WORKER_IDLE_IN_TRANSACTION_TIMEOUT) * 1000)
+    with connection.cursor() as cur:
+        cur.execute(f"SET idle_in_transaction_session_timeout = {millis}")
+
+
+connection_created.connect(_configure_worker_connection, dispatch_uid="temporalflow-worker-connection")
 
 
 class _PollersMixin(_StoreBase):
@@ -47,6 +66,14 @@ class _PollersMixin(_StoreBase):
                 f"UPDATE {RUN} SET sticky_identity = '', sticky_until = NULL WHERE sticky_identity = %s",
                 [identity],
             )
+
+    def mark_worker_thread(self) -> None:
+        """Configure this thread's connections as a worker's (see WORKER_IDLE_IN_TRANSACTION_TIMEOUT)."""
+        _worker_thread.active = True
+
+    def recover_connection(self) -> None:
+        """After an error, drop this thread's connection if it is broken (the next call reconnects)."""
+        connections[self.alias].close_if_unusable_or_obsolete()
 
     def close_thread_connections(self) -> None:
         """Close this thread's connection (worker threads call it before they exit)."""

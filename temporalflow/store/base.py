@@ -399,6 +399,12 @@ class Store(Protocol):
     def close_thread_connections(self) -> None:
         """Release the calling thread's database connection."""
 
+    def mark_worker_thread(self) -> None:
+        """The calling thread belongs to a worker: configure its connections for that."""
+
+    def recover_connection(self) -> None:
+        """After an error, replace the calling thread's connection if it is broken."""
+
     # --- wake-ups ----------------------------------------------------------
 
     def subscribe(self, channel: str) -> Subscription:

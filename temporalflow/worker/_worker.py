@@ -109,7 +109,8 @@ class Worker:
         self._own_wf_executor = workflow_task_executor is None
         self._db_threads = max(1, db_threads)
         self._db_executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._db_threads, thread_name_prefix="temporalflow-db")
+            max_workers=self._db_threads, thread_name_prefix="temporalflow-db",
+            initializer=self._store.mark_worker_thread)
         self._cache = RunCache(max_cached_workflows)
         self._deadlock = None if debug_mode or deadlock_timeout is None else deadlock_timeout.total_seconds()
         self._failure_types = tuple(workflow_failure_exception_types)
@@ -263,7 +264,18 @@ class Worker:
     # --- loops -------------------------------------------------------------------
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._db_executor, self._in_db_thread, fn, args)
+
+    def _in_db_thread(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        try:
+            return fn(*args)
+        except sb.StoreError:
+            raise
+        except Exception:
+            # A database restart or a killed session leaves this thread's connection
+            # broken; drop it so the next call reconnects instead of failing forever.
+            self._store.recover_connection()
+            raise
 
     def _spawn(self, coro: Awaitable[Any], on_done: Callable[[], None] | None = None) -> None:
         task = asyncio.ensure_future(coro)

@@ -168,6 +168,8 @@ def test_sigterm_lets_in_flight_activity_finish_and_exits_zero(workers: Workers)
 
 
 def test_zombie_worker_completion_is_rejected_after_another_worker_took_over(workers: Workers) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("a frozen process holding SQLite's write lock blocks every writer; SQLite is for development")
     client = SyncClient.connect()
     zombie = workers.spawn()
     handle = client.start_workflow("SlowActivityWorkflow", 1.5, id=f"zombie-{uuid.uuid4().hex[:6]}",
