@@ -156,7 +156,12 @@ class Hub:
         loop = asyncio.get_running_loop()
         with self._lock:
             listener = self._listeners.get(alias)
+            # One LISTEN session per process feeds the hub, which wakes subscribers on every
+            # loop; it lives on the latest loop that subscribed (a finished loop's task never
+            # runs again, so its session is closed here rather than left open).
             if listener is None or not listener.alive_on(loop):
+                if listener is not None:
+                    listener.discard()  # free its session now rather than at garbage collection
                 listener = _Listener(self, alias, loop)
                 self._listeners[alias] = listener
                 listener.start()
@@ -183,7 +188,7 @@ class Hub:
             listeners = list(self._listeners.values())
             self._listeners.clear()
         for listener in listeners:
-            listener.cancel()
+            listener.discard()
 
 
 class _Listener:
@@ -198,7 +203,11 @@ class _Listener:
         self._conn: Any = None
 
     def alive_on(self, loop: asyncio.AbstractEventLoop) -> bool:
-        return self.loop is loop and not loop.is_closed() and self.task is not None and not self.task.done()
+        return self.loop is loop and self.serving()
+
+    def serving(self) -> bool:
+        """True while its loop is open and its task runs."""
+        return not self.loop.is_closed() and self.task is not None and not self.task.done()
 
     def start(self) -> None:
         self.task = self.loop.create_task(self._run(), name=f"temporalflow-listen-{self.alias}")
@@ -250,6 +259,20 @@ class _Listener:
             self.ready.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def discard(self) -> None:
+        """Stop listening from any thread: cancel the task and close the session now.
+
+        A task whose loop has closed never runs again, so its connection would stay
+        open until garbage collection; close the socket directly.
+        """
+        self.cancel()
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.pgconn.finish()
+            except Exception:  # already gone
+                pass
 
     def cancel(self) -> None:
         task = self.task

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from temporalflow.client import Client
+from temporalflow.store import notify
 from temporalflow.testing import WorkflowEnvironment
 from temporalflow.worker import Worker
 
@@ -24,6 +25,7 @@ async def env(transactional_db: Any) -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local()
     yield environment
     await environment.shutdown()
+    await notify.hub.aclose()  # the LISTEN connection lives on this test's event loop
     # The client's thread-sensitive executor thread keeps a connection open;
     # close it so the test database can be flushed and dropped.
     await sync_to_async(connections.close_all, thread_sensitive=True)()
@@ -35,6 +37,7 @@ async def time_env(transactional_db: Any) -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping()
     yield environment
     await environment.shutdown()
+    await notify.hub.aclose()
     await sync_to_async(connections.close_all, thread_sensitive=True)()
 
 
