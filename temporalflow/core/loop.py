@@ -12,7 +12,6 @@ would break determinism.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
 import logging
 from collections.abc import Callable, Coroutine
@@ -38,7 +37,9 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
     """An event loop driven one activation at a time by its owner."""
 
     def __init__(self) -> None:
-        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        # A list, not a deque: an idle deque holds a 64-slot block (~760 bytes), and
+        # thousands of cached runs sit idle. Batches are swapped out whole (FIFO kept).
+        self._ready: list[asyncio.Handle] = []
         self._time: float = 0.0
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
         self._loop_errors: list[BaseException] = []
@@ -59,9 +60,10 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
         try:
             while True:
                 while self._ready:
-                    handle = self._ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
+                    batch, self._ready = self._ready, []
+                    for handle in batch:
+                        if not handle._cancelled:
+                            handle._run()
                 if not self._check_conditions():
                     break
         finally:

@@ -20,7 +20,6 @@ continuing from where a cached instance stopped, the same code runs:
 from __future__ import annotations
 
 import base64
-import collections
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -70,7 +69,7 @@ class RunDriver:
         self._suggest_at = continue_as_new_suggested_at
         self.instance: WorkflowInstance | None = None
         self.last_event_id = 0
-        self._unmatched: collections.deque[cmds.Command] = collections.deque()
+        self._unmatched: list[cmds.Command] = []  # few at a time; a deque costs ~760 bytes idle
         self._pending: list[jobs.Job] = []
         # Pending activities only, by ActivityTaskScheduled id: (seq, activity_id, type). Entries
         # go when the activity resolves, so a long-lived cached run does not grow with its history.
@@ -248,7 +247,7 @@ class RunDriver:
 
     def _match(self, ev: HistoryEvent) -> None:
         while True:
-            cmd = self._unmatched.popleft() if self._unmatched else None
+            cmd = self._unmatched.pop(0) if self._unmatched else None
             if cmd is None:
                 if _is_deprecated_patch_event(ev):
                     return  # a deprecate_patch() call that has since been removed
@@ -261,7 +260,7 @@ class RunDriver:
             if isinstance(cmd, cmds.RecordMarker) and _is_deprecated_patch_command(cmd):
                 continue  # a deprecated patch marker that older history never recorded
             if _is_deprecated_patch_event(ev):
-                self._unmatched.appendleft(cmd)
+                self._unmatched.insert(0, cmd)
                 return
             raise NondeterminismError(
                 f"[TMPRL1100] Nondeterminism error: history event {ev.event_id} {ev.event_type} "
