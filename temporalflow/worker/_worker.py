@@ -75,6 +75,7 @@ class Worker:
         run_timers: bool = True,
         db_threads: int = 4,
         continue_as_new_suggested_at: int | None = None,
+        history_count_limit: int | None = None,
         **_ignored: Any,
     ) -> None:
         if not workflows and not activities:
@@ -97,6 +98,7 @@ class Worker:
         if continue_as_new_suggested_at is None:
             continue_as_new_suggested_at = int(settings.HISTORY_COUNT_WARN)
         self._payload_size_limit = int(settings.PAYLOAD_SIZE_LIMIT)
+        self._history_limit = int(history_count_limit or settings.HISTORY_COUNT_LIMIT)
         self._suggest_continue_as_new_at = continue_as_new_suggested_at
         self._own_activity_executor = False
         if activity_executor is None and self._activities is not None and self._activities.has_sync:
@@ -169,6 +171,8 @@ class Worker:
                 failure_exception_types=self._failure_types, eager_activity_slots=self._reserve_eager,
                 on_eager_activities=self._eager_started,
                 continue_as_new_suggested_at=self._suggest_continue_as_new_at,
+                history_count_limit=self._history_limit,
+                payload_size_limit=self._payload_size_limit,
             )
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, self._store.claim_workflow_tasks,

@@ -16,6 +16,7 @@ from temporalflow.core.errors import NondeterminismError
 from temporalflow.core.events import HistoryEvent
 from temporalflow.core.instance import WorkflowInstance
 from temporalflow.core.machines import CacheInvalidError, HistoryGapError, RunDriver
+from temporalflow.core.payload import payloads_size
 from temporalflow.exceptions import ApplicationError
 from temporalflow.store import base as sb
 
@@ -102,6 +103,8 @@ class WorkflowTaskRunner:
         eager_activity_slots: Callable[[int], int],
         on_eager_activities: Callable[[list[sb.ActivityTaskLease], int], None],
         continue_as_new_suggested_at: int = 10240,
+        history_count_limit: int = 51200,
+        payload_size_limit: int = 2 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.namespace = namespace
@@ -117,6 +120,8 @@ class WorkflowTaskRunner:
         self.eager_activity_slots = eager_activity_slots
         self.on_eager_activities = on_eager_activities
         self.suggest_at = continue_as_new_suggested_at
+        self.history_limit = history_count_limit
+        self.payload_size_limit = payload_size_limit
         self._run_locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, run_id: str) -> asyncio.Lock:
@@ -147,7 +152,20 @@ class WorkflowTaskRunner:
             self._run_locks.pop(lease.run_id, None)
 
     async def _handle_one(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskLease | None:
+        if lease.started_event_id > self.history_limit:
+            # As Temporal does: a run past the history limit is terminated, not left stuck.
+            self.cache.evict(lease.run_id)
+            logger.warning("Terminating workflow %s (run %s): history of %d events exceeds the limit of %d",
+                           lease.workflow_id, lease.run_id, lease.started_event_id, self.history_limit)
+            try:
+                await self.db(self.store.terminate, lease.namespace, lease.workflow_id, lease.run_id,
+                              "Workflow history count exceeds limit.", None, self.identity)
+            except sb.StoreError:
+                pass
+            return None
         completion, driver = await self._activate(lease)
+        if completion.failure is None:
+            completion = self._check_payload_sizes(completion)
         if completion.failure is not None:
             self.cache.evict(lease.run_id)
             self._log_task_failure(lease, completion)
@@ -214,6 +232,23 @@ class WorkflowTaskRunner:
                 return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
             return completion, driver
         raise AssertionError("unreachable")
+
+    def _check_payload_sizes(self, completion: jobs.Completion) -> jobs.Completion:
+        """A command carrying a payload past the limit fails the task (clear error in history)."""
+        for cmd in completion.commands:
+            for field in ("input", "result"):
+                payloads = getattr(cmd, field, None)
+                if payloads is None:
+                    continue
+                size = payloads_size(payloads)
+                if size > self.payload_size_limit:
+                    err = ApplicationError(
+                        f"{type(cmd).__name__} {field} is {size} bytes, over the payload size limit of "
+                        f"{self.payload_size_limit} bytes; store large data elsewhere and pass a reference",
+                        type="PayloadSizeError")
+                    return self._failure(err, "BadScheduleActivityAttributes" if field == "input"
+                                         else "BadCompleteWorkflowExecutionAttributes")
+        return completion
 
     async def _in_thread(self, fn: Callable[[], Any]) -> Any:
         fut = asyncio.get_running_loop().run_in_executor(self.executor, fn)

@@ -255,3 +255,48 @@ async def test_payload_size_limits_give_clear_errors(client: Client) -> None:
     async with running_worker(client, [HugeResultWorkflow], [huge_result]) as w:
         result = await client.execute_workflow(HugeResultWorkflow.run, id=wf_id(), task_queue=w.task_queue)
     assert result == "ApplicationError:PayloadSizeError"
+
+
+@workflow.defn
+class EndlessTimers:
+    @workflow.run
+    async def run(self) -> None:
+        while True:
+            await workflow.sleep(0.001)
+
+
+async def test_run_past_the_history_limit_is_terminated_not_stuck(client: Client) -> None:
+    from temporalflow.exceptions import TerminatedError
+
+    async with running_worker(client, [EndlessTimers], history_count_limit=40) as w:
+        handle = await client.start_workflow(EndlessTimers.run, id=wf_id(), task_queue=w.task_queue)
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+    assert isinstance(err.value.cause, TerminatedError)
+    assert "history count exceeds limit" in str(err.value.cause)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+
+
+@workflow.defn
+class HugeInputWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(echo_len, "z" * 3_000_000, start_to_close_timeout=timedelta(seconds=5))
+
+
+@activity.defn
+async def echo_len(s: str) -> int:
+    return len(s)
+
+
+async def test_oversized_payload_built_in_workflow_code_fails_the_task_with_a_clear_error(client: Client) -> None:
+    async with running_worker(client, [HugeInputWorkflow], [echo_len]) as w:
+        handle = await client.start_workflow(HugeInputWorkflow.run, id=wf_id(), task_queue=w.task_queue)
+        while True:
+            failed = [e for e in (await handle.fetch_history()).events if e.event_type.value == "WorkflowTaskFailed"]
+            if failed:
+                break
+            await asyncio.sleep(0.02)
+    assert "payload size limit" in failed[0].attributes["failure"]["message"]
+    assert failed[0].attributes["cause"] == "BadScheduleActivityAttributes"
+    await handle.terminate(reason="test done")
