@@ -18,6 +18,7 @@ from temporalflow.client._ops import (
     args_list,
     default_identity,
     handler_result_type,
+    resolve_store,
     seconds,
     workflow_type_and_hint,
 )
@@ -69,11 +70,8 @@ class Client:
             store: Use this store instead of the Django store.
             database: Django database alias (default: the ``DATABASE_ALIAS`` setting).
         """
-        if store is None:
-            from temporalflow.store import get_store
-
-            store = get_store(database)
-        return cls(store, namespace=namespace, data_converter=data_converter, identity=identity)
+        return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
+                   identity=identity)
 
     # --- properties -------------------------------------------------------------
 

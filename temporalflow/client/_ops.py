@@ -61,6 +61,15 @@ def check_payload_size(payloads: PayloadsJSON, what: str) -> None:
                        settings.PAYLOAD_SIZE_WARN)
 
 
+def resolve_store(store: sb.Store | None, database: str | None) -> sb.Store:
+    """``store``, or the Django store of ``database`` (default: the ``DATABASE_ALIAS`` setting)."""
+    if store is not None:
+        return store
+    from temporalflow.store import get_store
+
+    return get_store(database)
+
+
 def default_identity() -> str:
     """``pid@hostname``, as temporalio's default client identity."""
     return f"{os.getpid()}@{socket.gethostname()}"

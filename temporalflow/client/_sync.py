@@ -22,6 +22,7 @@ from temporalflow.client._ops import (
     args_list,
     default_identity,
     handler_result_type,
+    resolve_store,
     seconds,
     workflow_type_and_hint,
 )
@@ -57,11 +58,8 @@ class SyncClient:
                 data_converter: DataConverter | None = None, identity: str | None = None,
                 store: sb.Store | None = None, database: str | None = None, **_ignored: Any) -> SyncClient:
         """A client on this project's database (see ``Client.connect``)."""
-        if store is None:
-            from temporalflow.store import get_store
-
-            store = get_store(database)
-        return cls(store, namespace=namespace, data_converter=data_converter, identity=identity)
+        return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
+                   identity=identity)
 
     @property
     def namespace(self) -> str:
