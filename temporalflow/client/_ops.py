@@ -247,6 +247,8 @@ class Ops:
             case EventType.WORKFLOW_EXECUTION_COMPLETED:
                 return True, self.decode_one(a.get("result"), result_type)
             case EventType.WORKFLOW_EXECUTION_FAILED:
+                if follow_runs and a.get("new_execution_run_id"):
+                    return False, a["new_execution_run_id"]  # retried per the workflow's RetryPolicy
                 raise WorkflowFailureError(cause=self.decode_failure(a.get("failure") or {}))
             case EventType.WORKFLOW_EXECUTION_CANCELED:
                 details = self.data_converter.payload_converter.from_payloads(payloads_from_json(a.get("details")))

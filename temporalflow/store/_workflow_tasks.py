@@ -265,6 +265,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             tuple[str, str, Any, int | None]
         ] = []  # (update_id, stage, outcome, accepted_id)
         new_run_id: str | None = None
+        retry: tuple[float, int, dict[str, Any]] | None = None  # (delay, next attempt, started attrs)
 
         for cmd in cmds:
             ev = command_event(cmd, completed_id)
@@ -301,6 +302,11 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 update_changes.append((cmd.update_id, "completed", ev[1]["outcome"], None))
             elif isinstance(cmd, ContinueAsNewWorkflowExecution):
                 new_run_id = str(uuid.uuid4())
+            elif isinstance(cmd, FailWorkflowExecution) and run["retry_policy"] is not None:
+                assert ev is not None
+                retry, ev[1]["retry_state"] = self._workflow_retry(cur, run, cmd.failure, now)
+                if retry is not None:
+                    new_run_id = str(uuid.uuid4())
             if ev is not None:
                 events.append(ev)
 
@@ -347,7 +353,8 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 channels.append(f"wft:{ns}:{queue}")
 
         if new_run_id is not None:
-            assert events[-1][0] == EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            assert events[-1][0] in (EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+                                     EventType.WORKFLOW_EXECUTION_FAILED)
             events[-1][1]["new_execution_run_id"] = new_run_id
 
         # Run row: fenced again by the lease, so a racing writer cannot slip in (SQLite has no row locks).
@@ -408,6 +415,9 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             if isinstance(closing, ContinueAsNewWorkflowExecution):
                 assert new_run_id is not None
                 self._continue_as_new(cur, run, closing, new_run_id, now, identity)
+            elif retry is not None:
+                assert new_run_id is not None
+                self._retry_run(cur, run, retry, new_run_id, now, identity)
         else:
             if cancel_timers:
                 cur.execute(
@@ -487,6 +497,57 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             identity=identity,
             parent_workflow_id=run["parent_workflow_id"],
             parent_run_id=run["parent_run_id"],
+        )
+
+    def _workflow_retry(
+        self, cur: Any, run: dict[str, Any], failure: dict[str, Any], now: float
+    ) -> tuple[tuple[float, int, dict[str, Any]] | None, str]:
+        """Should this failed run be retried (its RetryPolicy)? ``((delay, attempt, attrs) | None, retry_state)``."""
+        cur.execute(f"SELECT attributes FROM {EVENT} WHERE run_id = %s AND event_id = 1", [run["id"]])
+        started = _loads(cur.fetchone()[0]) or {}
+        attempt = int(started.get("attempt") or 1)
+        info = failure.get("application_failure_info") or {}
+        delay, state = retry_math.next_retry_delay(
+            _loads(run["retry_policy"]), attempt, error_type=info.get("type"),
+            non_retryable=bool(info.get("non_retryable")), next_retry_delay=info.get("next_retry_delay"),
+        )
+        deadline = run["execution_deadline"]
+        if delay is not None and deadline is not None and now + delay >= float(deadline):
+            return None, "RETRY_STATE_TIMEOUT"
+        if delay is None:
+            return None, state
+        return (delay, attempt + 1, started), state
+
+    def _retry_run(
+        self, cur: Any, run: dict[str, Any], retry: tuple[float, int, dict[str, Any]], new_run_id: str,
+        now: float, identity: str,
+    ) -> None:
+        """Start the next attempt of a failed run: same input, after the backoff (Temporal's workflow retry)."""
+        delay, attempt, started = retry
+        self._create_run(
+            cur,
+            now,
+            run_id=new_run_id,
+            namespace=run["namespace"],
+            workflow_id=run["workflow_id"],
+            workflow_type=run["workflow_type"],
+            task_queue=run["task_queue"],
+            input=started.get("input") or {"payloads": []},
+            execution_timeout=run["execution_timeout"],
+            run_timeout=run["run_timeout"],
+            task_timeout=run["task_timeout"],
+            execution_deadline=run["execution_deadline"],
+            first_run_id=run["first_run_id"],
+            continued_from=run["run_id"],
+            memo=_loads(run["memo"]),
+            search_attributes=_loads(run["search_attributes"]),
+            retry_policy=_loads(run["retry_policy"]),
+            cron_schedule=run["cron_schedule"],
+            identity=identity,
+            parent_workflow_id=run["parent_workflow_id"],
+            parent_run_id=run["parent_run_id"],
+            start_delay=delay,
+            attempt=attempt,
         )
 
     def fail_workflow_task(

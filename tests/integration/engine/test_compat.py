@@ -18,7 +18,7 @@ import temporalflow.envconfig
 from temporalflow import activity, workflow
 from temporalflow.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalflow.common import RawValue
-from temporalflow.exceptions import TimeoutError
+from temporalflow.exceptions import ApplicationError, TimeoutError
 from temporalflow.testing import ActivityEnvironment
 
 from .conftest import running_worker, wf_id
@@ -300,3 +300,32 @@ async def test_oversized_payload_built_in_workflow_code_fails_the_task_with_a_cl
     assert "payload size limit" in failed[0].attributes["failure"]["message"]
     assert failed[0].attributes["cause"] == "BadScheduleActivityAttributes"
     await handle.terminate(reason="test done")
+
+
+@workflow.defn
+class RetriedWorkflow:
+    @workflow.run
+    async def run(self, succeed_on: int) -> int:
+        attempt = workflow.info().attempt
+        if attempt < succeed_on:
+            raise ApplicationError(f"attempt {attempt} fails")
+        return attempt
+
+
+async def test_workflow_retry_policy_retries_failed_runs(client: Client) -> None:
+    from temporalflow.common import RetryPolicy
+
+    policy = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
+    async with running_worker(client, [RetriedWorkflow]) as w:
+        handle = await client.start_workflow(RetriedWorkflow.run, 3, id=wf_id(), task_queue=w.task_queue,
+                                             retry_policy=policy)
+        assert await handle.result() == 3
+        first = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+        assert (await first.describe()).status == WorkflowExecutionStatus.FAILED
+        exhausted = await client.start_workflow(RetriedWorkflow.run, 9, id=wf_id(), task_queue=w.task_queue,
+                                                retry_policy=policy)
+        with pytest.raises(WorkflowFailureError) as err:
+            await exhausted.result()
+    assert isinstance(err.value.cause, ApplicationError) and err.value.cause.message == "attempt 3 fails"
+    last = (await exhausted.fetch_history()).events[-1]
+    assert last.attributes["retry_state"] == "RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED"
