@@ -239,10 +239,7 @@ class WorkflowHandle(HandleBase):
         while True:
             info = await self._client._run(ops.describe_run, self._id, run_id)
             event = await self._client._wait(
-                f"closed:{info.pk}",
-                lambda info=info: ops.close_event(ops.describe_run(self._id, info.run_id)),
-                timeout,
-            )
+                f"closed:{info.pk}", lambda pk=info.pk: ops.store.close_event(pk), timeout)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = ops.outcome(event, self._result_type, follow_runs)

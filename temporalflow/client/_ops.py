@@ -233,13 +233,6 @@ class Ops:
         return WorkflowHistory(workflow_id=workflow_id, run_id=info.run_id,
                                events=self.store.read_history(info.pk, 0))
 
-    def close_event(self, info: sb.RunInfo) -> HistoryEvent | None:
-        """The run's closing event, or None while it runs."""
-        if info.status == sb.RunStatus.RUNNING:
-            return None
-        events = self.store.read_history(info.pk, max(info.history_length - 1, 0))
-        return events[-1] if events else None
-
     def outcome(self, event: HistoryEvent, result_type: Any, follow_runs: bool) -> tuple[bool, Any]:
         """``(done, value)``: a result, a raised failure, or ``(False, next_run_id)``."""
         a = event.attributes

@@ -114,8 +114,7 @@ class SyncWorkflowHandle(HandleBase):
         limit = seconds(timeout) if timeout is not None else seconds(rpc_timeout)
         while True:
             info = self._ops.describe_run(self._id, run_id)
-            event = _poll(lambda info=info: self._ops.close_event(self._ops.describe_run(self._id, info.run_id)),
-                          limit)
+            event = _poll(lambda pk=info.pk: self._ops.store.close_event(pk), limit)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = self._ops.outcome(event, self._result_type, follow_runs)

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError
 
 from temporalflow.conf import settings
-from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON
 from temporalflow.store._base_sql import (
     EVENT,
@@ -314,6 +314,20 @@ class _RunsMixin(_HistoryWrites):
             )
             for r in cur.fetchall()
         ]
+
+    def close_event(self, run_pk: int) -> HistoryEvent | None:
+        """The run's closing event (its last event, once closed), or None while it runs."""
+        cur = self._cursor()
+        cur.execute(
+            f"SELECT event_id, event_type, event_time, attributes FROM {EVENT} "
+            f"WHERE run_id = %s ORDER BY event_id DESC LIMIT 1",
+            [run_pk],
+        )
+        row = cur.fetchone()
+        if row is None or EventType(row[1]) not in CLOSE_EVENT_TYPES:
+            return None
+        return HistoryEvent(event_id=row[0], event_type=EventType(row[1]), event_time=row[2],
+                            attributes=json.loads(row[3]))
 
     def _signal_locked(
         self,

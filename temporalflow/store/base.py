@@ -280,6 +280,9 @@ class Store(Protocol):
     def read_history(self, run_pk: int, after_event_id: int = 0, limit: int | None = None) -> list[HistoryEvent]:
         """Events with id > ``after_event_id``, in order."""
 
+    def close_event(self, run_pk: int) -> HistoryEvent | None:
+        """The run's closing event, or None while it runs (one indexed read; ``result()`` polls it)."""
+
     def signal(
         self,
         namespace: str,

@@ -217,6 +217,10 @@ class ActivityRunner:
         except sb.StaleTask:
             logger.info("Activity %s (%s) completed after losing its lease; result dropped",
                         lease.activity_id, lease.activity_type)
+        except Exception:
+            # The outcome is lost; the attempt's lease expires and it runs again (at-least-once).
+            logger.warning("Could not report the result of activity %s (%s); it will run again after its timeout",
+                           lease.activity_id, lease.activity_type, exc_info=True)
         finally:
             if reserved:
                 self.on_workflow_task(next_task)
@@ -224,6 +228,8 @@ class ActivityRunner:
     async def _report_error(self, attempt: _Attempt, err: BaseException) -> None:
         lease = attempt.lease
         if attempt.lost_lease:
+            logger.info("Activity %s (%s) lost its lease; its outcome is dropped", lease.activity_id,
+                        lease.activity_type)
             return
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         try:
@@ -242,6 +248,9 @@ class ActivityRunner:
             await self.db(self.store.fail_activity_task, lease.token, failure, self.identity)
         except sb.StaleTask:
             logger.info("Activity %s (%s) failed after losing its lease", lease.activity_id, lease.activity_type)
+        except Exception:
+            logger.warning("Could not report the failure of activity %s (%s); it will run again after its timeout",
+                           lease.activity_id, lease.activity_type, exc_info=True)
 
     # --- heartbeats ---------------------------------------------------------
 

@@ -182,9 +182,11 @@ def test_zombie_worker_completion_is_rejected_after_another_worker_took_over(wor
         before = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
     finally:
         zombie.send_signal(signal.SIGCONT)
-    # The zombie wakes up and finishes its attempt; its completion must not be accepted.
-    assert_eventually(lambda: len(workers.lines("slow-end")) == 2, timeout=30)
-    assert_eventually(lambda: "after losing its lease" in workers.logs(), timeout=10)
+    # The zombie wakes up and ends its attempt; whatever it tries must not be accepted. It
+    # finds its lease gone (StaleTask), or its session was cut off by the database while it
+    # was frozen inside a transaction (idle_in_transaction_session_timeout).
+    endings = ("after losing its lease", "lost its lease", "Could not report")
+    assert_eventually(lambda: any(e in workers.logs() for e in endings), timeout=30)
     after = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
     assert after == before
     check_history_invariants(client, handle.id)
