@@ -189,10 +189,6 @@ class WorkflowInstance(DeterministicEventLoop):
             self._in_read_only = False
             asyncio.events._set_running_loop(prev)
 
-    def is_closed_by_commands(self) -> bool:
-        """True once the run produced its closing command."""
-        return self._closed
-
     # --- applying jobs ----------------------------------------------------
 
     def _initialize(self, job: jobs.InitializeWorkflow) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
 from temporalflow.core.definitions import WorkflowDefinition
-from temporalflow.core.errors import NondeterminismError
+from temporalflow.core.errors import DeadlockError, NondeterminismError
 from temporalflow.core.events import HistoryEvent
 from temporalflow.core.instance import WorkflowInstance
 from temporalflow.core.machines import CacheInvalidError, HistoryGapError, RunDriver
@@ -222,8 +222,8 @@ class WorkflowTaskRunner:
             except NondeterminismError as err:
                 return self._failure(err, "NonDeterministicError"), driver
             except TimeoutError:
-                err = RuntimeError(f"[TMPRL1101] Potential deadlock detected: workflow didn't yield within "
-                                   f"{self.deadlock_timeout} second(s)")
+                err = DeadlockError(f"[TMPRL1101] Potential deadlock detected: workflow didn't yield within "
+                                    f"{self.deadlock_timeout} second(s)")
                 return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
             except Exception as err:
                 return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver

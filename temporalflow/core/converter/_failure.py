@@ -372,31 +372,26 @@ class DefaultFailureConverterWithEncodedAttributes(DefaultFailureConverter):
 FailureConverter.default = DefaultFailureConverter()
 
 
-def _info(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+def _typed(obj: dict[str, Any], key: str, kind: type, what: str, default: Any) -> Any:
+    """``obj[key]`` if it is a ``kind`` (``default`` when absent); a clear error otherwise."""
     value = obj.get(key)
     if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(f"'{key}' must be an object, got {type(value).__name__}")
+        return default
+    if not isinstance(value, kind):
+        raise ValueError(f"'{key}' must be {what}, got {type(value).__name__}")
     return value
+
+
+def _info(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    return _typed(obj, key, dict, "an object", None)
 
 
 def _str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"'{key}' must be a string, got {type(value).__name__}")
-    return value
+    return _typed(obj, key, str, "a string", "")
 
 
 def _bool(obj: dict[str, Any], key: str) -> bool:
-    value = obj.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValueError(f"'{key}' must be a boolean, got {type(value).__name__}")
-    return value
+    return _typed(obj, key, bool, "a boolean", False)
 
 
 def _int(obj: dict[str, Any], key: str) -> int:
