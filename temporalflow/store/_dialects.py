@@ -76,15 +76,17 @@ class PostgresDialect(Dialect):
         # MATERIALIZED keeps the locking subquery from being inlined (and re-run).
         return (
             f"WITH c AS MATERIALIZED (SELECT id FROM {table} WHERE {where} ORDER BY {order_by} "
-            f"LIMIT {int(limit)} FOR UPDATE SKIP LOCKED) "
+            f"LIMIT {int(limit)} FOR NO KEY UPDATE SKIP LOCKED) "
             f"UPDATE {table} SET {update_set} WHERE id IN (SELECT id FROM c) RETURNING {returning}"
         )
 
     def lock_suffix(self) -> str:
-        return " FOR UPDATE"
+        # NO KEY UPDATE: the store never changes a row's id, and unlike FOR UPDATE it does
+        # not wait for (or block) key-share locks taken by foreign-key checks.
+        return " FOR NO KEY UPDATE"
 
     def skip_locked_suffix(self) -> str:
-        return " FOR UPDATE SKIP LOCKED"
+        return " FOR NO KEY UPDATE SKIP LOCKED"
 
     def send_notify(self, cursor: Any, channels: list[str]) -> None:
         if not channels:
