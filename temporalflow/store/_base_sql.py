@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connections, transaction
 
-from temporalflow.core.events import EventType
+from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.store import notify
 from temporalflow.store._dialects import Dialect, dialect_for
 from temporalflow.store.base import RunNotFound, RunStatus
@@ -35,6 +35,9 @@ WFT_NONE, WFT_SCHEDULED, WFT_STARTED = 0, 1, 2
 ACT_SCHEDULED, ACT_STARTED = 1, 2
 
 _EVENT_ROWS_PER_INSERT = 500
+PREFETCH_EVENTS = 500
+"""At most this many events ride along with a workflow task lease; a longer catch-up is read
+by the worker itself, outside the claiming transaction."""
 
 _RUN_COLS = (
     "id, namespace, workflow_id, run_id, workflow_type, task_queue, status, next_event_id, first_run_id, "
@@ -140,12 +143,26 @@ class _StoreBase:
         In the pipeline, statements whose results are not read (event inserts, notify)
         are sent together with the next read or the commit instead of one network round
         trip each; reading a result (``fetch*``, :meth:`_rowcount`) waits for the server.
+        A block inside another (or inside the caller's ``transaction.atomic()``) is part
+        of that transaction.
         """
+        if getattr(self._local, "after_commit", None) is not None:
+            yield  # inside our own transaction already
+            return
+        conn = connections[self.alias]
+        if self.dialect.vendor != "postgresql":
+            with transaction.atomic(using=self.alias):
+                yield
+            return
+        if not conn.in_atomic_block:
+            with self._own_transaction(conn):
+                yield
+            return
+        # The caller's transaction (a start inside their atomic block): a savepoint in it.
         with transaction.atomic(using=self.alias):
-            if self.dialect.vendor != "postgresql" or getattr(self._local, "pipeline", None) is not None:
+            if getattr(self._local, "pipeline", None) is not None:
                 yield
                 return
-            conn = connections[self.alias]
             conn.ensure_connection()
             with conn.connection.pipeline() as pipeline:
                 self._local.pipeline = pipeline
@@ -153,6 +170,40 @@ class _StoreBase:
                     yield
                 finally:
                     self._local.pipeline = None
+
+    @contextlib.contextmanager
+    def _own_transaction(self, conn: Any) -> Iterator[None]:
+        """BEGIN ... COMMIT as statements in one psycopg pipeline (PostgreSQL, no caller's transaction).
+
+        Django's ``atomic()`` would switch psycopg's autocommit off and on around the block,
+        and in pipeline mode each switch waits for the server; here the statements after the
+        last read travel with the COMMIT in a single round trip. In-process wake-ups run once
+        the commit succeeded (see :meth:`_publish`).
+        """
+        from psycopg import pq  # PostgreSQL only: psycopg is an optional dependency
+
+        conn.ensure_connection()
+        raw = conn.connection
+        after: list[Callable[[], None]] = []
+        self._local.after_commit = after
+        try:
+            with conn.wrap_database_errors:
+                try:
+                    with raw.pipeline() as pipeline:
+                        self._local.pipeline = pipeline
+                        raw.execute("BEGIN")
+                        yield
+                        raw.execute("COMMIT")
+                except BaseException:
+                    if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
+                        raw.rollback()
+                    raise
+                finally:
+                    self._local.pipeline = None
+        finally:
+            self._local.after_commit = None
+        for fn in after:
+            fn()
 
     def _rowcount(self, cur: Any) -> int:
         """``cur.rowcount``, after waiting for the server's answer in pipeline mode."""
@@ -187,7 +238,8 @@ class _StoreBase:
         return time.time()
 
     def _publish(self, cur: Any, channels: Iterable[str]) -> None:
-        notify.publish(self.alias, self.dialect, cur, channels)
+        notify.publish(self.alias, self.dialect, cur, channels,
+                       on_commit=getattr(self._local, "after_commit", None))
 
     def _dt(self, ts: float) -> Any:
         return connections[self.alias].ops.adapt_datetimefield_value(datetime.fromtimestamp(ts, tz=UTC))
@@ -199,24 +251,56 @@ class _StoreBase:
         first_id: int,
         now: float,
         events: Sequence[tuple[EventType, dict[str, Any]]],
-    ) -> None:
-        """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs)."""
-        self._insert_event_rows(cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
+    ) -> list[HistoryEvent]:
+        """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs).
+
+        Returns them as a later read would (attributes decoded from the stored JSON), so a
+        worker can hand them to its cached run instead of reading them back.
+        """
+        texts = self._insert_event_rows(
+            cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
+        return [
+            HistoryEvent(event_id=first_id + i, event_type=etype, event_time=now, attributes=json.loads(text))
+            for i, ((etype, _), text) in enumerate(zip(events, texts, strict=True))
+        ]
 
     def _insert_event_rows(
         self, cur: Any, rows: Sequence[tuple[int, int, float, EventType, dict[str, Any]]]
-    ) -> None:
-        """Insert ``(run pk, event id, time, type, attributes)`` rows, of one run or several (multi-row INSERTs)."""
+    ) -> list[str]:
+        """Insert ``(run pk, event id, time, type, attributes)`` rows, of one run or several (multi-row INSERTs).
+
+        Returns the attributes as stored (JSON text), in order.
+        """
+        texts: list[str] = []
         for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
             chunk = rows[start : start + _EVENT_ROWS_PER_INSERT]
             params: list[Any] = []
             for run_pk, event_id, ts, etype, attrs in chunk:
-                params += [run_pk, event_id, str(etype), ts, _dumps(attrs)]
+                text = _dumps(attrs)
+                texts.append(text)
+                params += [run_pk, event_id, str(etype), ts, text]
             values = ",".join(["(%s,%s,%s,%s,%s)"] * len(chunk))
             cur.execute(
                 f"INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) VALUES {values}",
                 params,
             )
+        return texts
+
+    def _events_after(self, cur: Any, after: dict[int, int]) -> dict[int, list[HistoryEvent]]:
+        """One read for several runs: ``{run pk: events with id > after[run pk]}``, in order."""
+        if not after:
+            return {}
+        where = " OR ".join(["(run_id = %s AND event_id > %s)"] * len(after))
+        cur.execute(
+            f"SELECT run_id, event_id, event_type, event_time, attributes FROM {EVENT} WHERE {where} "
+            "ORDER BY run_id, event_id",
+            [v for pair in after.items() for v in pair],
+        )
+        found: dict[int, list[HistoryEvent]] = {pk: [] for pk in after}
+        for run_pk, event_id, event_type, event_time, attributes in cur.fetchall():
+            found[run_pk].append(HistoryEvent(event_id=event_id, event_type=EventType(event_type),
+                                              event_time=event_time, attributes=json.loads(attributes)))
+        return found
 
     def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
         """Read (and on PostgreSQL lock) a run row; ``now`` comes with it."""

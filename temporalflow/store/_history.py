@@ -99,7 +99,11 @@ class _HistoryWrites(_StoreBase):
             if claim_for and row["sticky_identity"] == claim_for:
                 lease = self._start_for(cur, row, next_id - 1, claim_for, now_f)
                 events.append(_wft_started(next_id - 1, claim_for))
-        self._insert_events(cur, run_pk, first_id, now_f, events)
+        written = self._insert_events(cur, run_pk, first_id, now_f, events)
+        if lease is not None:
+            # What the sticky worker lacks unless something else was appended since its last
+            # task; it checks, and reads the history itself then.
+            lease.history = written
         chans = [f"run:{run_pk}", *channels]
         if scheduled and lease is None:
             chans.append(f"wft:{row['namespace']}:{row['task_queue']}")

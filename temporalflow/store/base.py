@@ -17,6 +17,7 @@ Times are float epoch seconds. Durations are float seconds (None = unset).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -149,6 +150,10 @@ class WorkflowTaskLease:
     started_event_id: int
     attempt: int
     pending_updates: list[PendingUpdate] = field(default_factory=list)
+    history: list[HistoryEvent] | None = None
+    """Events up to ``started_event_id`` read or written by the transaction that started the
+    task (None: not known). They start after what the claiming worker said it already has, so a
+    worker whose cached run ends just before ``history[0]`` needs no read of its own."""
 
 
 @dataclass(slots=True)
@@ -199,6 +204,9 @@ class CompleteWorkflowTaskResult:
     next_task: WorkflowTaskLease | None = None
     """New events arrived during the task: the next task, already claimed for this worker."""
     run_closed: bool = False
+    history: list[HistoryEvent] = field(default_factory=list)
+    """The events this completion appended (WorkflowTaskCompleted, the commands' events, ...),
+    as a later read of the history would return them."""
     rejected: bool = False
     """The completion tried to close the run while signals or updates it had not seen were
     pending: nothing but WorkflowTaskFailed(UnhandledCommand) was written, and a new task
@@ -326,9 +334,15 @@ class Store(Protocol):
     # --- worker side -------------------------------------------------------
 
     def claim_workflow_tasks(
-        self, namespace: str, task_queue: str, identity: str, max_tasks: int
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int,
+        history_after: Callable[[str], int] | None = None,
     ) -> list[WorkflowTaskLease]:
-        """Claim up to ``max_tasks`` visible workflow tasks: append WorkflowTaskStarted to each."""
+        """Claim up to ``max_tasks`` visible workflow tasks: append WorkflowTaskStarted to each.
+
+        With ``history_after`` (run id -> the last event id the worker already has, 0 for
+        none), each lease carries the events after that id in ``history`` (read in the
+        claiming transaction), unless there are too many of them.
+        """
 
     def complete_workflow_task(
         self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import socket
@@ -174,8 +175,10 @@ class Worker:
                 history_count_limit=self._history_limit,
                 payload_size_limit=self._payload_size_limit,
             )
+            claim_wft = functools.partial(self._store.claim_workflow_tasks,
+                                          history_after=self._cache.known_event_id)
             self._loops.append(asyncio.create_task(self._poll_loop(
-                f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, self._store.claim_workflow_tasks,
+                f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, claim_wft,
                 self._wf_runner.handle), name="temporalflow-wft-poller"))
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"query:{self._namespace}:{self._task_queue}", None, self._store.claim_queries,

@@ -13,7 +13,7 @@ from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
 from temporalflow.core.definitions import WorkflowDefinition
 from temporalflow.core.errors import DeadlockError, NondeterminismError
-from temporalflow.core.events import HistoryEvent
+from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.instance import WorkflowInstance
 from temporalflow.core.machines import CacheInvalidError, HistoryGapError, RunDriver
 from temporalflow.core.payload import payloads_size
@@ -74,6 +74,11 @@ class RunCache:
         self._items.move_to_end(run_id)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
+
+    def known_event_id(self, run_id: str) -> int:
+        """The last event id the cached run has seen (0 if not cached); safe from any thread."""
+        driver = self._items.get(run_id)  # a plain read: no LRU move from a database thread
+        return driver.last_event_id if driver is not None else 0
 
     def evict(self, run_id: str) -> None:
         """Forget a run (its next task replays from history)."""
@@ -197,8 +202,32 @@ class WorkflowTaskRunner:
             self.cache.evict(lease.run_id)
         else:
             driver.mark_unmatched(completion)
-            self.cache.put(lease.run_id, driver)
+            if self._absorb(driver, result.history):
+                self.cache.put(lease.run_id, driver)
+            else:
+                self.cache.evict(lease.run_id)
         return result.next_task
+
+    def _absorb(self, driver: RunDriver, written: list[HistoryEvent]) -> bool:
+        """Apply the events the completion itself wrote, so the next task needs only what is new.
+
+        Matching them against the commands just sent runs no workflow code. Stops before a
+        follow-up task's events (that task is activated on its own); skipped when other events
+        came first (signals during the task: the next task reads them). False: drop the run.
+        """
+        if not written or written[0].event_id != driver.last_event_id + 1:
+            return True
+        own = []
+        for ev in written:
+            if ev.event_type is EventType.WORKFLOW_TASK_SCHEDULED:
+                break
+            own.append(ev)
+        try:
+            driver.process(own)
+        except Exception:  # noqa: BLE001 - cannot happen for our own events; replay from history then
+            logger.warning("could not apply a completion's own events to the cached run", exc_info=True)
+            return False
+        return True
 
     async def _activate(self, lease: sb.WorkflowTaskLease) -> tuple[jobs.Completion, RunDriver]:
         updates = [jobs.DoUpdate(update_id=u.update_id, name=u.name, input=u.args, run_validator=True,
@@ -207,7 +236,9 @@ class WorkflowTaskRunner:
         for attempt in (1, 2):
             if driver is None:
                 driver = self._new_driver(lease.workflow_id, lease.run_id)
-            events = await self.db(self.store.read_history, lease.run_pk, driver.last_event_id)
+            events = lease.history
+            if not events or events[0].event_id > driver.last_event_id + 1:
+                events = await self.db(self.store.read_history, lease.run_pk, driver.last_event_id)
             try:
                 completion = await self._in_thread(
                     lambda d=driver, e=events: d.process(e, current_started_event_id=lease.started_event_id,

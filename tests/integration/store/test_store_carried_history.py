@@ -1,0 +1,95 @@
+"""History that rides along with leases and completions: what a worker is handed equals what it would read."""
+
+from __future__ import annotations
+
+import pytest
+
+from temporalflow.store import WorkflowTaskCompletion
+from temporalflow.store._base_sql import PREFETCH_EVENTS
+
+from .conftest import claim_one, complete, payloads, schedule, start
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def as_tuples(events):
+    return [(e.event_id, str(e.event_type), e.event_time, e.attributes) for e in events]
+
+
+def test_claim_carries_history_after_what_the_worker_has(store, queue):
+    run_id = start(store, queue, "wf-1")
+    (lease,) = store.claim_workflow_tasks("default", queue, "w1", 10, history_after=lambda rid: 0)
+    assert lease.history is not None
+    assert as_tuples(lease.history) == as_tuples(store.read_history(lease.run_pk))
+    assert [e.event_id for e in lease.history] == [1, 2, 3]
+
+    # A worker that has the run up to its WorkflowTaskCompleted (4) gets only what came after.
+    res = store.complete_workflow_task(lease, complete([]))
+    store.signal("default", "wf-1", run_id, "go", payloads(), "client")
+    (again,) = store.claim_workflow_tasks("default", queue, "w1", 10, history_after=lambda rid: 4)
+    assert as_tuples(again.history) == as_tuples(store.read_history(again.run_pk, 4))
+    assert res.history[0].event_id == 4
+
+
+def test_claim_without_callback_or_with_a_long_gap_carries_nothing(store, queue):
+    start(store, queue, "wf-1")
+    assert claim_one(store, queue).history is None
+    start(store, queue, "wf-2")
+    far = -PREFETCH_EVENTS  # "has" an id so far back that the catch-up is too long to carry
+    (lease,) = store.claim_workflow_tasks("default", queue, "w1", 10, history_after=lambda rid: far)
+    assert lease.history is None
+
+
+def test_completion_returns_the_events_it_wrote(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    res = store.complete_workflow_task(lease, complete([schedule(1, queue)]))
+    assert as_tuples(res.history) == as_tuples(store.read_history(lease.run_pk, lease.started_event_id))
+    assert [str(e.event_type) for e in res.history] == ["WorkflowTaskCompleted", "ActivityTaskScheduled"]
+
+
+def test_activity_hand_back_carries_the_new_events(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    res = store.complete_workflow_task(
+        lease, WorkflowTaskCompletion(commands=[schedule(1, queue)], identity="w1", eager_activity_slots=1))
+    (act,) = res.activity_leases
+    nxt = store.complete_activity_task(act.token, payloads("done"), identity="w1", claim_workflow_task=True)
+    assert nxt is not None and nxt.history is not None
+    assert as_tuples(nxt.history) == as_tuples(store.read_history(lease.run_pk, 5))
+    assert [str(e.event_type) for e in nxt.history] == [
+        "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled", "WorkflowTaskStarted"]
+
+
+def test_follow_up_task_carries_the_signals_that_made_it(store, queue):
+    run_id = start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.signal("default", "wf-1", run_id, "during", payloads(), "client")  # arrives while the task runs
+    res = store.complete_workflow_task(lease, complete([], sticky=True))
+    nxt = res.next_task
+    assert nxt is not None and nxt.history is not None
+    assert as_tuples(nxt.history) == as_tuples(store.read_history(lease.run_pk, lease.started_event_id))
+    assert str(nxt.history[0].event_type) == "WorkflowExecutionSignaled"
+    assert nxt.history[-1].event_id == nxt.started_event_id
+
+
+def test_in_process_wake_ups_only_after_commit(store, queue):
+    """A store transaction that fails wakes no same-process waiter; one that commits does."""
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    channel = f"test:{queue}"
+    sub = store.subscribe(channel)
+    try:
+        with pytest.raises(RuntimeError):
+            with store._atomic():
+                cur = store._cursor()
+                store._publish(cur, [channel])
+                store._insert_events(cur, lease.run_pk, 99, 0.0, [("WorkflowExecutionSignaled", {})])
+                raise RuntimeError("boom")
+        assert sub._pending is False
+        assert [e.event_id for e in store.read_history(lease.run_pk)] == [1, 2, 3]  # rolled back
+        with store._atomic():
+            store._publish(store._cursor(), [channel])
+        assert sub._pending is True
+    finally:
+        sub.close()
