@@ -259,13 +259,17 @@ class _ActivitiesMixin(_HistoryWrites):
             raise StaleTask(_GONE)
         return HeartbeatResult(cancel_requested=bool(row[0]))
 
-    def _take_activity(self, cur: Any, run_pk: int, sched: int, lease: str) -> dict[str, Any]:
+    def _send_take_activity(self, cur: Any, run_pk: int, sched: int, lease: str) -> None:
+        """Delete the attempt holding ``lease``; read the answer with :meth:`_taken_activity`."""
         cur.execute(
             f"DELETE FROM {ACTIVITY} WHERE run_id = %s AND scheduled_event_id = %s AND lease_token = %s AND "
             "state = 2 "
             f"RETURNING attempt, identity, last_failure",
             [run_pk, sched, lease],
         )
+
+    @staticmethod
+    def _taken_activity(cur: Any) -> dict[str, Any]:
         row = _row(cur)
         if row is None:
             raise StaleTask(_GONE)
@@ -277,21 +281,22 @@ class _ActivitiesMixin(_HistoryWrites):
     ) -> WorkflowTaskLease | None:
         """Append ActivityTaskStarted + the outcome event for the attempt holding ``token``."""
         run_pk, sched, lease = _parse_token(token)
-        taken: dict[str, Any] = {}
 
         def build(first: int, now: float) -> list[tuple[EventType, dict[str, Any]]]:
-            taken.update(self._take_activity(cur, run_pk, sched, lease))
+            taken = self._taken_activity(take)
             return [
                 _activity_started(sched, taken),
                 (outcome, {"scheduled_event_id": sched, "started_event_id": first, **attrs(first)}),
             ]
 
         with self._atomic():
-            cur = self._cursor()
-            # The run row is locked first (lock order: run, then its task rows); a
-            # stale token raises inside build() and the whole block rolls back.
+            cur, take = self._cursor(), self._cursor()
+            # The run row is locked first (lock order: run, then its task rows), and the
+            # attempt's DELETE shares the UPDATE's round trip; a stale token raises inside
+            # build() and the whole block rolls back.
             appended = self._append(cur, "id = %s", [run_pk], 2, build,
-                                    claim_for=identity if claim_workflow_task and identity else None)
+                                    claim_for=identity if claim_workflow_task and identity else None,
+                                    also_send=lambda: self._send_take_activity(take, run_pk, sched, lease))
             if appended is None:
                 raise StaleTask("activity task is no longer current (its run is closed)")
             return appended["lease"]

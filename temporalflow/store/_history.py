@@ -47,6 +47,7 @@ class _HistoryWrites(_StoreBase):
         extra_where: str = "",
         channels: Iterable[str] = (),
         claim_for: str | None = None,
+        also_send: Callable[[], None] | None = None,
     ) -> dict[str, Any] | None:
         """Append ``n`` events to an open run from outside a workflow-task completion.
 
@@ -59,6 +60,10 @@ class _HistoryWrites(_StoreBase):
         With ``claim_for``, a task this append schedules on a run sticky to that worker
         is started for it at once (WorkflowTaskStarted appended, ``lease`` returned):
         the worker that caches the run goes on without a trip through the queue.
+
+        ``also_send`` runs right after the UPDATE is sent and before its answer is read:
+        on PostgreSQL a statement it executes shares that round trip (and still runs after
+        the UPDATE, so the run row is locked first).
         """
         # n >= 1 keeps "the last reserved id is a new WorkflowTaskScheduled" unambiguous.
         assert n >= 1, "use _append_locked to schedule a task without an event"
@@ -83,6 +88,8 @@ class _HistoryWrites(_StoreBase):
             f"{now} AS now"
         )
         cur.execute(sql, [*extra_params, *target_params])
+        if also_send is not None:
+            also_send()
         row = _row(cur)
         if row is None:
             return None
