@@ -277,9 +277,12 @@ class _ActivitiesMixin(_HistoryWrites):
 
     def _finish_activity(
         self, token: str, outcome: EventType, attrs: Callable[[int], dict[str, Any]], identity: str,
-        claim_workflow_task: bool,
+        claim_workflow_task: bool, then: Callable[[Any, WorkflowTaskLease], None] | None = None,
     ) -> WorkflowTaskLease | None:
-        """Append ActivityTaskStarted + the outcome event for the attempt holding ``token``."""
+        """Append ActivityTaskStarted + the outcome event for the attempt holding ``token``.
+
+        ``then(cursor, lease)`` runs inside the transaction when a task was started for ``identity``.
+        """
         run_pk, sched, lease = _parse_token(token)
 
         def build(first: int, now: float) -> list[tuple[EventType, dict[str, Any]]]:
@@ -299,6 +302,8 @@ class _ActivitiesMixin(_HistoryWrites):
                                     also_send=lambda: self._send_take_activity(take, run_pk, sched, lease))
             if appended is None:
                 raise StaleTask("activity task is no longer current (its run is closed)")
+            if appended["lease"] is not None and then is not None:
+                then(cur, appended["lease"])
             return appended["lease"]
 
     def complete_activity_task(

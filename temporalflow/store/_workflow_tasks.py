@@ -30,6 +30,7 @@ from temporalflow.core.commands import (
     command_event,
 )
 from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.payload import PayloadsJSON
 from temporalflow.store._activities import _ActivitiesMixin
 from temporalflow.store._base_sql import (
     ACT_SCHEDULED,
@@ -193,22 +194,66 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
     ) -> CompleteWorkflowTaskResult:
         """Apply a workflow task's commands in one transaction (see the protocol and module docs)."""
+        with self._atomic():
+            return self._complete_in_transaction(self._cursor(), lease, completion)
+
+    def _complete_in_transaction(
+        self, cur: Any, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
+    ) -> CompleteWorkflowTaskResult:
         cmds = list(completion.commands)
         closing = cmds[-1] if cmds and isinstance(cmds[-1], CLOSING_COMMANDS) else None
         if any(isinstance(c, CLOSING_COMMANDS) for c in cmds[:-1]):
             raise StoreError("a closing command must be the last command of a completion")
-        identity = completion.identity
-        with self._atomic():
-            cur = self._cursor()
-            run = self._lock_for_lease(cur, lease)
-            now = float(run["now"])
-            if (
-                closing is not None
-                and run["wft_dirty"]
-                and self._has_unhandled(cur, run["id"], lease.started_event_id)
-            ):
-                return self._reject_closing(cur, run, lease, now, identity)
-            return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
+        run = self._lock_for_lease(cur, lease)
+        now = float(run["now"])
+        if (
+            closing is not None
+            and run["wft_dirty"]
+            and self._has_unhandled(cur, run["id"], lease.started_event_id)
+        ):
+            return self._reject_closing(cur, run, lease, now, completion.identity)
+        return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
+
+    def complete_activity_and_workflow_task(
+        self,
+        token: str,
+        result: PayloadsJSON,
+        identity: str,
+        run_workflow_task: Callable[[WorkflowTaskLease], WorkflowTaskCompletion | None],
+    ) -> tuple[WorkflowTaskLease | None, CompleteWorkflowTaskResult | None]:
+        """Complete an activity and, in the same transaction, the workflow task it wakes.
+
+        As ``complete_activity_task(..., claim_workflow_task=True)``; when that starts a task
+        for ``identity``, ``run_workflow_task(lease)`` is called (in this thread, with the
+        run row locked) and the completion it returns is applied before the one commit.
+        It returns None to leave the started task to the worker's usual path, as does a
+        completion the store refuses (rolled back to a savepoint: the activity's result is
+        kept either way). Returns the lease (None if no task was started for ``identity``)
+        and the completion's result (None if it was not applied).
+        """
+        applied: list[CompleteWorkflowTaskResult] = []
+
+        def then(cur: Any, lease: WorkflowTaskLease) -> None:
+            completion = run_workflow_task(lease)
+            if completion is None:
+                return
+            cur.execute("SAVEPOINT tf_inline_task")
+            try:
+                applied.append(self._complete_in_transaction(cur, lease, completion))
+            except StoreError:
+                cur.execute("ROLLBACK TO SAVEPOINT tf_inline_task")
+                return
+            cur.execute("RELEASE SAVEPOINT tf_inline_task")
+
+        lease = self._finish_activity(
+            token,
+            EventType.ACTIVITY_TASK_COMPLETED,
+            lambda first: {"result": result, "identity": identity},
+            identity,
+            True,
+            then=then,
+        )
+        return lease, (applied[0] if applied else None)
 
     def _reject_closing(
         self, cur: Any, run: dict[str, Any], lease: WorkflowTaskLease, now: float, identity: str

@@ -376,6 +376,22 @@ class Store(Protocol):
         started for it in the same transaction and returned (else None).
         """
 
+    def complete_activity_and_workflow_task(
+        self,
+        token: str,
+        result: PayloadsJSON,
+        identity: str,
+        run_workflow_task: Callable[[WorkflowTaskLease], WorkflowTaskCompletion | None],
+    ) -> tuple[WorkflowTaskLease | None, CompleteWorkflowTaskResult | None]:
+        """Complete an activity and, in the same transaction, the workflow task it wakes.
+
+        Like ``complete_activity_task(..., claim_workflow_task=True)``, but when a task is
+        started for ``identity`` the store calls ``run_workflow_task(lease)`` with the run
+        row locked and applies the completion it returns before committing once. None from
+        it (or a completion the store refuses) leaves the started task to the worker.
+        Returns ``(lease or None, the completion's result or None)``.
+        """
+
     def fail_activity_task(self, token: str, failure: dict[str, Any], identity: str = "") -> None:
         """Retry per the retry policy, or record the final failure.
 

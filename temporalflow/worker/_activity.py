@@ -94,7 +94,10 @@ class ActivityRunner:
         default_heartbeat_throttle: float = 30.0,
         payload_size_limit: int = 2 * 1024 * 1024,
         reserve_workflow_slot: Callable[[], bool] = lambda: False,
-        on_workflow_task: Callable[[sb.WorkflowTaskLease | None], None] = lambda lease: None,
+        on_workflow_task: Callable[
+            [str, sb.WorkflowTaskLease | None, sb.CompleteWorkflowTaskResult | None], None
+        ] = lambda run_id, lease, result: None,
+        run_workflow_task: Callable[[sb.WorkflowTaskLease], sb.WorkflowTaskCompletion | None] | None = None,
     ) -> None:
         self.store = store
         self.identity = identity
@@ -109,6 +112,7 @@ class ActivityRunner:
         # may hand back the run's next workflow task, already started for us.
         self.reserve_workflow_slot = reserve_workflow_slot
         self.on_workflow_task = on_workflow_task
+        self.run_workflow_task = run_workflow_task
         self.running: dict[str, _Attempt] = {}
         self._idle = asyncio.Event()
         self._idle.set()
@@ -210,10 +214,16 @@ class ActivityRunner:
                 raise
             return
         reserved = self.reserve_workflow_slot()
-        next_task = None
+        next_task, task_result = None, None
         try:
-            next_task = await self.db(self.store.complete_activity_task, lease.token, payloads, self.identity,
-                                      reserved)
+            if reserved and self.run_workflow_task is not None:
+                # The worker holds the run: its next workflow task completes in this same transaction.
+                next_task, task_result = await self.db(
+                    self.store.complete_activity_and_workflow_task, lease.token, payloads, self.identity,
+                    self.run_workflow_task)
+            else:
+                next_task = await self.db(self.store.complete_activity_task, lease.token, payloads,
+                                          self.identity, reserved)
         except sb.StaleTask:
             logger.info("Activity %s (%s) completed after losing its lease; result dropped",
                         lease.activity_id, lease.activity_type)
@@ -223,7 +233,7 @@ class ActivityRunner:
                            lease.activity_id, lease.activity_type, exc_info=True)
         finally:
             if reserved:
-                self.on_workflow_task(next_task)
+                self.on_workflow_task(lease.run_id, next_task, task_result)
 
     async def _report_error(self, attempt: _Attempt, err: BaseException) -> None:
         lease = attempt.lease

@@ -175,6 +175,7 @@ class Worker:
                 history_count_limit=self._history_limit,
                 payload_size_limit=self._payload_size_limit,
             )
+            self._wf_runner.loop = asyncio.get_running_loop()
             claim_wft = functools.partial(self._store.claim_workflow_tasks,
                                           history_after=self._cache.known_event_id)
             self._loops.append(asyncio.create_task(self._poll_loop(
@@ -189,6 +190,7 @@ class Worker:
                 data_converter=self._converter, db=self._db, executor=self._activity_executor,
                 heartbeat_throttle_max=self._throttle_max, default_heartbeat_throttle=self._throttle_default,
                 reserve_workflow_slot=self._reserve_workflow_slot, on_workflow_task=self._direct_workflow_task,
+                run_workflow_task=self._wf_runner.run_inline if self._workflows is not None else None,
                 payload_size_limit=self._payload_size_limit,
             )
             self._loops.append(asyncio.create_task(self._poll_loop(
@@ -337,12 +339,11 @@ class Worker:
         self._wft_slots.take()
         return True
 
-    def _direct_workflow_task(self, lease: sb.WorkflowTaskLease | None) -> None:
-        """Run a task handed back by an activity completion in the slot reserved for it."""
-        if lease is None:
-            self._wft_slots.give()
-            return
-        self._spawn(self._wf_runner.handle(lease), self._wft_slots.give)
+    def _direct_workflow_task(
+        self, run_id: str, lease: sb.WorkflowTaskLease | None, result: sb.CompleteWorkflowTaskResult | None
+    ) -> None:
+        """Settle (and go on with) a task an activity completion handed back, in the slot reserved for it."""
+        self._spawn(self._wf_runner.after_activity(run_id, lease, result), self._wft_slots.give)
 
     def _reserve_eager(self, wanted: int) -> int:
         if self._activities is None or self._stopping:

@@ -7,6 +7,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from temporalflow.core import activation as jobs
@@ -88,6 +89,15 @@ class RunCache:
         return len(self._items)
 
 
+@dataclass(slots=True)
+class _Inline:
+    """An activation made inside an activity completion's transaction, waiting for its outcome."""
+
+    driver: RunDriver
+    completion: jobs.Completion
+    reserved: int
+
+
 class WorkflowTaskRunner:
     """Runs workflow tasks and queries for one worker."""
 
@@ -128,6 +138,9 @@ class WorkflowTaskRunner:
         self.history_limit = history_count_limit
         self.payload_size_limit = payload_size_limit
         self._run_locks: dict[str, asyncio.Lock] = {}
+        self._inline: dict[str, _Inline] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The worker's loop (set when it runs), for :meth:`run_inline` from database threads."""
 
     def _lock(self, run_id: str) -> asyncio.Lock:
         lock = self._run_locks.get(run_id)
@@ -169,16 +182,8 @@ class WorkflowTaskRunner:
                 pass
             return None
         completion, driver = await self._activate(lease)
-        if completion.failure is None:
-            completion = self._check_payload_sizes(completion)
         if completion.failure is not None:
-            self.cache.evict(lease.run_id)
-            self._log_task_failure(lease, completion)
-            try:
-                await self.db(self.store.fail_workflow_task, lease, completion.cause, completion.failure,
-                              self.identity)
-            except sb.StaleTask:
-                pass
+            await self._fail_task(lease, completion)
             return None
         wanted = sum(1 for c in completion.commands
                      if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
@@ -197,6 +202,24 @@ class WorkflowTaskRunner:
             self.on_eager_activities([], reserved)
             self.cache.evict(lease.run_id)
             raise
+        self._after_completion(lease, driver, completion, result, reserved)
+        return result.next_task
+
+    async def _fail_task(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> None:
+        """Record the task's failure (it is retried with backoff); the cached run goes."""
+        self.cache.evict(lease.run_id)
+        self._log_task_failure(lease, completion)
+        try:
+            await self.db(self.store.fail_workflow_task, lease, completion.cause, completion.failure,
+                          self.identity)
+        except sb.StaleTask:
+            pass
+
+    def _after_completion(
+        self, lease: sb.WorkflowTaskLease, driver: RunDriver, completion: jobs.Completion,
+        result: sb.CompleteWorkflowTaskResult, reserved: int,
+    ) -> None:
+        """The store accepted ``completion``: start the eager activities, keep or drop the run."""
         self.on_eager_activities(result.activity_leases, reserved)
         if result.rejected or result.run_closed:
             self.cache.evict(lease.run_id)
@@ -206,7 +229,93 @@ class WorkflowTaskRunner:
                 self.cache.put(lease.run_id, driver)
             else:
                 self.cache.evict(lease.run_id)
-        return result.next_task
+
+    # --- a task completed in the transaction of the activity that woke it -------------
+
+    def run_inline(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskCompletion | None:
+        """Activate a cached run for a task its activity's completion just started.
+
+        Called by the store in a database thread, inside that transaction (see
+        ``Store.complete_activity_and_workflow_task``); the activation itself runs on the
+        worker's loop and workflow threads as usual. None when the run is not ready for it
+        (not cached, busy, history not contiguous, updates waiting, a failure): the task
+        then takes the usual path. On a completion the run's lock stays held until
+        :meth:`after_activity` settles it.
+        """
+        loop = self.loop
+        if loop is None:
+            return None
+        fut = asyncio.run_coroutine_threadsafe(self._prepare_inline(lease), loop)
+        try:
+            return fut.result(timeout=(self.deadlock_timeout or 10.0) + 5.0)
+        except BaseException:  # noqa: BLE001 - a late or failed activation leaves the usual path
+            fut.cancel()
+            return None
+
+    async def _prepare_inline(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskCompletion | None:
+        lock = self._lock(lease.run_id)
+        driver = self.cache.get(lease.run_id)
+        history = lease.history
+        if (
+            lock.locked()  # never wait for the run here: this database thread is blocked meanwhile
+            or driver is None
+            or not history
+            or history[0].event_id > driver.last_event_id + 1
+            or lease.pending_updates
+            or lease.started_event_id > self.history_limit
+        ):
+            return None
+        await lock.acquire()
+        kept = False
+        try:
+            try:
+                completion = await self._run_activation(driver, lease, history, [])
+            except BaseException:
+                self.cache.evict(lease.run_id)  # a stale cache (or cancellation): the usual path replays
+                raise
+            if completion.failure is not None:
+                # Reported once the activity's result (and the started task) are committed.
+                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
+                kept = True
+                return None
+            wanted = sum(1 for c in completion.commands
+                         if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
+            reserved = self.eager_activity_slots(wanted) if wanted else 0
+            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
+            kept = True
+            return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
+                                             sticky=self.cache.size > 0, eager_activity_slots=reserved)
+        except Exception:
+            return None
+        finally:
+            if not kept:
+                lock.release()
+
+    async def after_activity(
+        self, run_id: str, lease: sb.WorkflowTaskLease | None, result: sb.CompleteWorkflowTaskResult | None,
+    ) -> None:
+        """Settle what an activity's completion left for this run's workflow task, then go on."""
+        inline = self._inline.pop(run_id, None)
+        if inline is not None:
+            try:
+                if lease is not None and inline.completion.failure is not None:
+                    await self._fail_task(lease, inline.completion)
+                    lease = None
+                elif lease is not None and result is not None:
+                    self._after_completion(lease, inline.driver, inline.completion, result, inline.reserved)
+                    lease = result.next_task
+                else:
+                    # Not stored (refused, or the whole transaction failed): the instance ran
+                    # ahead of the history, so the task (if it was started) replays.
+                    self.on_eager_activities([], inline.reserved)
+                    self.cache.evict(run_id)
+            finally:
+                lock = self._lock(run_id)
+                lock.release()
+                if lease is None and not lock.locked():
+                    self._run_locks.pop(run_id, None)
+        if lease is not None:
+            await self.handle(lease)
 
     def _absorb(self, driver: RunDriver, written: list[HistoryEvent]) -> bool:
         """Apply the events the completion itself wrote, so the next task needs only what is new.
@@ -240,9 +349,7 @@ class WorkflowTaskRunner:
             if not events or events[0].event_id > driver.last_event_id + 1:
                 events = await self.db(self.store.read_history, lease.run_pk, driver.last_event_id)
             try:
-                completion = await self._in_thread(
-                    lambda d=driver, e=events: d.process(e, current_started_event_id=lease.started_event_id,
-                                                         pending_updates=updates))
+                return await self._run_activation(driver, lease, events, updates), driver
             except (CacheInvalidError, HistoryGapError) as err:
                 self.cache.evict(lease.run_id)
                 if attempt == 1:
@@ -250,19 +357,36 @@ class WorkflowTaskRunner:
                     driver = None
                     continue
                 return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
-            except NondeterminismError as err:
-                return self._failure(err, "NonDeterministicError"), driver
-            except TimeoutError:
-                err = DeadlockError(f"[TMPRL1101] Potential deadlock detected: workflow didn't yield within "
-                                    f"{self.deadlock_timeout} second(s)")
-                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
-            except Exception as err:
-                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
-            if completion is None:
-                err = RuntimeError(f"workflow task {lease.started_event_id} not found in the history")
-                return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
-            return completion, driver
         raise AssertionError("unreachable")
+
+    async def _run_activation(
+        self, driver: RunDriver, lease: sb.WorkflowTaskLease, events: list[HistoryEvent],
+        updates: list[jobs.DoUpdate],
+    ) -> jobs.Completion:
+        """Activate ``driver`` for ``lease`` (deadlock limit applied); errors become task failures.
+
+        Only :class:`CacheInvalidError` and :class:`HistoryGapError` escape: the caller rebuilds the run.
+        """
+        try:
+            completion = await self._in_thread(
+                lambda: driver.process(events, current_started_event_id=lease.started_event_id,
+                                       pending_updates=updates))
+        except (CacheInvalidError, HistoryGapError):
+            raise
+        except NondeterminismError as err:
+            return self._failure(err, "NonDeterministicError")
+        except TimeoutError:
+            err = DeadlockError(f"[TMPRL1101] Potential deadlock detected: workflow didn't yield within "
+                                f"{self.deadlock_timeout} second(s)")
+            return self._failure(err, "WorkflowWorkerUnhandledFailure")
+        except Exception as err:
+            return self._failure(err, "WorkflowWorkerUnhandledFailure")
+        if completion is None:
+            err = RuntimeError(f"workflow task {lease.started_event_id} not found in the history")
+            return self._failure(err, "WorkflowWorkerUnhandledFailure")
+        if completion.failure is None:
+            completion = self._check_payload_sizes(completion)
+        return completion
 
     def _check_payload_sizes(self, completion: jobs.Completion) -> jobs.Completion:
         """A command carrying a payload past the limit fails the task (clear error in history)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from temporalflow.store import WorkflowTaskCompletion
+from temporalflow.store import RunStatus, WorkflowTaskCompletion
 from temporalflow.store._base_sql import PREFETCH_EVENTS
 
-from .conftest import claim_one, complete, payloads, schedule, start
+from .conftest import claim_one, complete, finish, payloads, schedule, start, types
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,3 +93,60 @@ def test_in_process_wake_ups_only_after_commit(store, queue):
         assert sub._pending is True
     finally:
         sub.close()
+
+
+def _eager_activity(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    res = store.complete_workflow_task(
+        lease, WorkflowTaskCompletion(commands=[schedule(1, queue)], identity="w1", eager_activity_slots=1))
+    (act,) = res.activity_leases
+    return lease, act
+
+
+def test_activity_and_the_task_it_wakes_complete_in_one_transaction(store, queue):
+    lease, act = _eager_activity(store, queue)
+    seen = []
+
+    def run_task(task):
+        seen.append(task)
+        return WorkflowTaskCompletion(commands=[finish()], identity="w1")
+
+    task, result = store.complete_activity_and_workflow_task(act.token, payloads("done"), "w1", run_task)
+    assert seen == [task] and task.started_event_id == 9
+    assert result is not None and result.run_closed
+    assert types(store, lease.run_pk)[5:] == [
+        "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
+        "WorkflowTaskCompleted", "WorkflowExecutionCompleted"]
+    assert store.describe("default", "wf-1", None).status == RunStatus.COMPLETED
+
+
+def test_task_left_to_the_worker_keeps_the_activity_result(store, queue):
+    lease, act = _eager_activity(store, queue)
+    task, result = store.complete_activity_and_workflow_task(act.token, payloads("done"), "w1", lambda t: None)
+    assert result is None and task is not None
+    assert types(store, lease.run_pk)[-1] == "WorkflowTaskStarted"
+    assert store.complete_workflow_task(task, complete([finish()])).run_closed
+
+
+def test_refused_completion_rolls_back_to_the_activity_result(store, queue):
+    lease, act = _eager_activity(store, queue)
+    bad = WorkflowTaskCompletion(commands=[finish(), schedule(2, queue)], identity="w1")  # closing not last
+    task, result = store.complete_activity_and_workflow_task(act.token, payloads("done"), "w1", lambda t: bad)
+    assert result is None and task is not None
+    assert types(store, lease.run_pk)[5:] == [
+        "ActivityTaskStarted", "ActivityTaskCompleted", "WorkflowTaskScheduled", "WorkflowTaskStarted"]
+    assert store.complete_workflow_task(task, complete([finish()])).run_closed
+
+
+def test_no_task_for_another_worker(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    res = store.complete_workflow_task(
+        lease, WorkflowTaskCompletion(commands=[schedule(1, queue)], identity="w1", eager_activity_slots=1))
+    (act,) = res.activity_leases
+    called = []
+    task, result = store.complete_activity_and_workflow_task(
+        act.token, payloads("done"), "someone-else", lambda t: called.append(t))
+    assert (task, result, called) == (None, None, [])
+    assert types(store, lease.run_pk)[-1] == "WorkflowTaskScheduled"
