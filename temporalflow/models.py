@@ -231,6 +231,8 @@ class WorkflowRun(models.Model):
             ("signal_workflow", "Can signal workflow runs"),
             ("cancel_workflow", "Can cancel workflow runs"),
             ("terminate_workflow", "Can terminate workflow runs"),
+            ("start_workflow", "Can start workflow runs"),
+            ("update_workflow", "Can send updates to workflow runs"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["run_id"], name="tf_run_run_id"),
