@@ -65,6 +65,8 @@ def test_signal_through_the_run_page(operator_http: HttpClient, operator: Any, t
     assert json.loads(signaled.attributes)["identity"] == "admin:operator"  # who, in the history too
     entry = LogEntry.objects.get(object_id=str(run.pk))
     assert entry.user == operator and entry.action_flag == CHANGE and "approve" in entry.get_change_message()
+    admin_log = operator_http.get(f"{CHANGELIST}{run.pk}/history/").content.decode()
+    assert "operator" in admin_log and "Signaled &#x27;approve&#x27;" in admin_log
     # The worker gets the signal and the run completes with it.
     done = assert_eventually(lambda: (r := run_of(run.workflow_id)).status == RunStatus.COMPLETED and r, timeout=20)
     page = operator_http.get(f"{CHANGELIST}{done.pk}/change/").content.decode()
