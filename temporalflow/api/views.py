@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -90,8 +91,9 @@ RUN_ID_PARAM = OpenApiParameter("run_id", str, description="A specific run (defa
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _client() -> SyncClient:
-    return SyncClient.connect(namespace=tf_settings.NAMESPACE, identity=None)
+def _client(request: Request) -> SyncClient:
+    """A client whose identity (recorded in the history events it causes) names the API user."""
+    return SyncClient.connect(namespace=tf_settings.NAMESPACE, identity=f"api:{request.user.get_username()}")
 
 
 def _runs() -> Any:
@@ -187,7 +189,7 @@ def _description_json(desc: Any) -> dict[str, Any]:
         "history_length": desc.history_length,
         "parent_workflow_id": desc.parent_id,
         "parent_run_id": desc.parent_run_id,
-        "memo": _memo(desc._raw_memo),
+        "memo": _memo(desc.raw_info.memo if desc.raw_info is not None else {}),
         "search_attributes": dict(desc.search_attributes or {}),
     }
 
@@ -267,6 +269,15 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request)
 
 class _Base(APIView):
     """Shared configuration: our permission check, error format and OpenAPI schema class."""
+
+    waits = False
+    """True for views that wait for a worker (query, update, result): never inside ``ATOMIC_REQUESTS``."""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view function; a waiting view opts out of ``ATOMIC_REQUESTS`` (no transaction held while it polls)."""
+        view = super().as_view(**initkwargs)
+        return transaction.non_atomic_requests(view) if cls.waits else view
 
     permission_classes = [ActionPermission]
     required_permissions: tuple[str, ...] = (VIEW,)
@@ -369,7 +380,7 @@ class WorkflowListView(_Base):
             opts["start_signal_args"] = signal["args"]
         request_id = data.get("request_id") or str(uuid.uuid4())
         try:
-            handle = _client().start_workflow(
+            handle = _client(request).start_workflow(
                 data["workflow_type"], args=data["args"], id=data["workflow_id"],
                 task_queue=data.get("task_queue") or tf_settings.DEFAULT_TASK_QUEUE, request_id=request_id, **opts)
         except ValueError as err:  # the client's own argument checks
@@ -387,7 +398,8 @@ class WorkflowDetailView(_Base):
                    responses={200: s.RunSerializer, **_errors(404)})
     def get(self, request: Request, workflow_id: str) -> Response:
         """The run's description (through the client)."""
-        desc = _client().get_workflow_handle(workflow_id, run_id=request.query_params.get("run_id") or None).describe()
+        run_id = request.query_params.get("run_id") or None
+        desc = _client(request).get_workflow_handle(workflow_id, run_id=run_id).describe()
         return Response(_description_json(desc))
 
 
@@ -444,7 +456,8 @@ class SignalView(_Base):
         data = _validated(s.SignalSerializer, request)
         run_id = data.get("run_id")
         try:
-            _client().get_workflow_handle(workflow_id, run_id=run_id).signal(data["name"], args=data["args"])
+            handle = _client(request).get_workflow_handle(workflow_id, run_id=run_id)
+            handle.signal(data["name"], args=data["args"])
         except RPCError as err:
             _reraise_closed(err, workflow_id, run_id)
         return Response({"workflow_id": workflow_id, "run_id": run_id})
@@ -452,6 +465,8 @@ class SignalView(_Base):
 
 class QueryView(_Base):
     """Run a query on a worker."""
+
+    waits = True
 
     @extend_schema(
         operation_id="workflows_query", summary="Query a workflow run",
@@ -465,7 +480,7 @@ class QueryView(_Base):
     def post(self, request: Request, workflow_id: str) -> Response:
         """The query handler's answer."""
         data = _validated(s.QuerySerializer, request)
-        handle = _client().get_workflow_handle(workflow_id, run_id=data.get("run_id"))
+        handle = _client(request).get_workflow_handle(workflow_id, run_id=data.get("run_id"))
         try:
             result = handle.query(data["name"], args=data["args"], rpc_timeout=timedelta(seconds=data["timeout"]))
         except WorkflowQueryFailedError as err:
@@ -477,6 +492,8 @@ class QueryView(_Base):
 
 class UpdateView(_Base):
     """Send an update and wait for its outcome."""
+
+    waits = True
 
     required_permissions = ("temporalflow.update_workflow",)
 
@@ -495,7 +512,7 @@ class UpdateView(_Base):
         data = _validated(s.UpdateSerializer, request)
         run_id = data.get("run_id")
         _require_open(workflow_id, run_id)
-        handle = _client().get_workflow_handle(workflow_id, run_id=run_id)
+        handle = _client(request).get_workflow_handle(workflow_id, run_id=run_id)
         update_id = data.get("update_id") or str(uuid.uuid4())
         try:
             update = handle.start_update(data["name"], args=data["args"], id=update_id,
@@ -525,7 +542,7 @@ class CancelView(_Base):
         data = _validated(s.CancelSerializer, request)
         run_id = data.get("run_id")
         try:
-            _client().get_workflow_handle(workflow_id, run_id=run_id).cancel()
+            _client(request).get_workflow_handle(workflow_id, run_id=run_id).cancel()
         except RPCError as err:
             _reraise_closed(err, workflow_id, run_id)
         return Response({"workflow_id": workflow_id, "run_id": run_id})
@@ -543,7 +560,8 @@ class TerminateView(_Base):
         data = _validated(s.TerminateSerializer, request)
         run_id = data.get("run_id")
         try:
-            _client().get_workflow_handle(workflow_id, run_id=run_id).terminate(reason=data.get("reason") or None)
+            handle = _client(request).get_workflow_handle(workflow_id, run_id=run_id)
+            handle.terminate(reason=data.get("reason") or None)
         except RPCError as err:
             _reraise_closed(err, workflow_id, run_id)
         return Response({"workflow_id": workflow_id, "run_id": run_id})
@@ -562,6 +580,8 @@ def _failure_status(cause: BaseException | None) -> str:
 class ResultView(_Base):
     """Long-poll a run's result."""
 
+    waits = True
+
     @extend_schema(
         operation_id="workflows_result", summary="Wait for a workflow result",
         description=f"Waits up to ?timeout= seconds (default {DEFAULT_RESULT_TIMEOUT:g}, max {s.MAX_TIMEOUT:g}; 0 "
@@ -576,7 +596,7 @@ class ResultView(_Base):
         """The result, the failure, or 202 when the run is still open."""
         run_id = request.query_params.get("run_id") or None
         timeout = _float_param(request, "timeout", DEFAULT_RESULT_TIMEOUT, 0.0, s.MAX_TIMEOUT)
-        handle = _client().get_workflow_handle(workflow_id, run_id=run_id)
+        handle = _client(request).get_workflow_handle(workflow_id, run_id=run_id)
         body: dict[str, Any] = {"workflow_id": workflow_id, "run_id": run_id}
         try:
             value = handle.result(timeout=timeout)

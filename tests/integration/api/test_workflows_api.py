@@ -311,6 +311,9 @@ def test_signal_query_update_and_result_with_a_worker(api: APIClient, start_work
     assert result.json() == {"workflow_id": wid, "run_id": None, "done": True, "status": "Completed",
                              "result": {"name": "ann", "items": ["apple", "pearx2"]}}
 
+    closed = api.post(f"/api/workflows/{wid}/query/", {"name": "items_so_far"}, format="json")
+    assert closed.status_code == 200 and closed.json() == {"result": ["apple", "pearx2"]}  # closed runs answer too
+
     failing = start(api, worker.task_queue, workflow_type="ApiFailingWorkflow", args=())
     failed = api.get(f"/api/workflows/{failing['workflow_id']}/result/", {"timeout": 20}).json()
     assert failed["done"] is True and failed["status"] == "Failed"
@@ -381,7 +384,9 @@ def test_message_validation_errors(api: APIClient, action: str, body: dict[str, 
 def test_unknown_signal_names_are_recorded_as_in_temporal(api: APIClient) -> None:
     wid = start(api, new_task_queue())["workflow_id"]
     assert api.post(f"/api/workflows/{wid}/signal/", {"name": "no_handler"}, format="json").status_code == 200
-    assert event_types(api, wid)[-1] == "WorkflowExecutionSignaled"
+    last = events(api, wid)[-1]
+    assert last["event_type"] == "WorkflowExecutionSignaled"
+    assert last["attributes"]["identity"] == "api:operator"  # the API user, in history
 
 
 # --- cancel, terminate, closed runs ---------------------------------------------------------
@@ -456,3 +461,11 @@ def test_unknown_paths_and_methods_are_json_errors(api: APIClient) -> None:
 def test_failing_workflow_result_before_a_worker_runs_it_is_202(api: APIClient) -> None:
     started = start(api, new_task_queue(), workflow_type=ApiFailingWorkflow.__name__, args=())
     assert api.get(f"/api/workflows/{started['workflow_id']}/result/", {"timeout": 0}).status_code == 202
+
+
+def test_waiting_views_opt_out_of_atomic_requests() -> None:
+    from django.urls import resolve
+
+    for path in ("/api/workflows/x/result/", "/api/workflows/x/query/", "/api/workflows/x/update/"):
+        assert resolve(path).func._non_atomic_requests == {"default"}, path
+    assert not getattr(resolve("/api/workflows/x/signal/").func, "_non_atomic_requests", set())
