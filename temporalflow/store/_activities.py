@@ -277,11 +277,12 @@ class _ActivitiesMixin(_HistoryWrites):
 
     def _finish_activity(
         self, token: str, outcome: EventType, attrs: Callable[[int], dict[str, Any]], identity: str,
-        claim_workflow_task: bool, then: Callable[[Any, WorkflowTaskLease], None] | None = None,
+        claim_workflow_task: bool, then: Callable[[Any, WorkflowTaskLease, dict[str, Any]], None] | None = None,
     ) -> WorkflowTaskLease | None:
         """Append ActivityTaskStarted + the outcome event for the attempt holding ``token``.
 
-        ``then(cursor, lease)`` runs inside the transaction when a task was started for ``identity``.
+        ``then(cursor, lease, run row as written)`` runs inside the transaction when a task was
+        started for ``identity``.
         """
         run_pk, sched, lease = _parse_token(token)
 
@@ -303,7 +304,7 @@ class _ActivitiesMixin(_HistoryWrites):
             if appended is None:
                 raise StaleTask("activity task is no longer current (its run is closed)")
             if appended["lease"] is not None and then is not None:
-                then(cur, appended["lease"])
+                then(cur, appended["lease"], appended["run"])
             return appended["lease"]
 
     def complete_activity_task(

@@ -13,6 +13,7 @@ from typing import Any
 from temporalflow.conf import settings
 from temporalflow.core.events import EventType
 from temporalflow.store._base_sql import (
+    _RUN_COLS,
     ACTIVITY,
     QUERY,
     RUN,
@@ -83,9 +84,7 @@ class _HistoryWrites(_StoreBase):
             f"wft_state = (CASE WHEN wft_state = 0 THEN 1 ELSE wft_state END)"
             f"{extra_set} "
             f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
-            f"RETURNING id, next_event_id, wft_state, wft_scheduled_event_id, namespace, task_queue, "
-            f"task_timeout, sticky_identity, workflow_id, run_id, workflow_type, wft_attempt, updates_waiting, "
-            f"{now} AS now"
+            f"RETURNING {_RUN_COLS}, {now} AS now"
         )
         cur.execute(sql, [*extra_params, *target_params])
         if also_send is not None:
@@ -121,6 +120,7 @@ class _HistoryWrites(_StoreBase):
             "now": now_f,
             "scheduled": first_id + n if scheduled else None,
             "lease": lease,
+            "run": row,
         }
 
     def _start_for(
@@ -133,6 +133,9 @@ class _HistoryWrites(_StoreBase):
             "wft_lease_until = %s + task_timeout, wft_dirty = FALSE WHERE id = %s",
             [started_id, started_id + 1, now, row["id"]],
         )
+        # Keep ``row`` equal to the run as now written (a completion in this transaction reads it).
+        row.update(wft_state=WFT_STARTED, wft_started_event_id=started_id, next_event_id=started_id + 1,
+                   wft_lease_until=now + float(row["task_timeout"]), wft_dirty=False)
         return WorkflowTaskLease(
             run_pk=row["id"], namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
             workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=scheduled_id,

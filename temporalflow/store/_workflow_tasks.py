@@ -33,6 +33,7 @@ from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON
 from temporalflow.store._activities import _ActivitiesMixin
 from temporalflow.store._base_sql import (
+    _RUN_COLS,
     ACT_SCHEDULED,
     ACT_STARTED,
     ACTIVITY,
@@ -101,62 +102,95 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         """
         if max_tasks <= 0:
             return []
-        d = self.dialect
-        now = self._now_sql()
+        with self._atomic():
+            return [lease for lease, _ in self._claim(self._cursor(), namespace, task_queue, identity, max_tasks,
+                                                      history_after)]
+
+    def claim_and_complete_workflow_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int,
+        history_after: Callable[[str], int] | None,
+        run_workflow_tasks: Callable[[list[WorkflowTaskLease]], list[WorkflowTaskCompletion | None]],
+    ) -> list[tuple[WorkflowTaskLease, CompleteWorkflowTaskResult | None]]:
+        """Claim tasks as :meth:`claim_workflow_tasks` and complete them in the same transaction.
+
+        ``run_workflow_tasks(leases)`` is called (in this thread, the claimed runs locked)
+        and returns a completion or None for each lease; each completion is applied in a
+        savepoint, so one the store refuses leaves only its own task started. One commit
+        for the whole batch. Returns ``(lease, result or None)`` pairs; a None result
+        leaves that started task to the worker's usual path.
+        """
+        if max_tasks <= 0:
+            return []
         with self._atomic():
             cur = self._cursor()
-            sql = d.claim(
-                RUN,
-                where=(
-                    "namespace = %(ns)s AND task_queue = %(q)s AND wft_state = 1 AND wft_visible_at <= "
-                    f"{now} "
-                    f"AND (sticky_identity = '' OR sticky_identity = %(me)s OR sticky_until <= {now})"
-                ),
-                order_by="wft_visible_at",
-                limit=max_tasks,
-                update_set=(
-                    "wft_state = 2, wft_started_event_id = next_event_id, next_event_id = next_event_id + "
-                    "1, "
-                    f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
-                ),
-                returning=(
-                    f"id, namespace, workflow_id, run_id, workflow_type, task_queue, wft_scheduled_event_id, "
-                    f"wft_started_event_id, wft_attempt, updates_waiting, {now} AS now"
-                ),
-            )
-            cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
-            rows = _rows(cur)
-            if not rows:
+            claimed = self._claim(cur, namespace, task_queue, identity, max_tasks, history_after)
+            if not claimed:
                 return []
-            rows.sort(key=lambda r: r["id"])
-            started: list[Any] = []
+            completions = run_workflow_tasks([lease for lease, _ in claimed])
+            return [
+                (lease, None if completion is None else self._complete_in_savepoint(cur, lease, completion, run))
+                for (lease, run), completion in zip(claimed, completions, strict=True)
+            ]
+
+    def _claim(
+        self, cur: Any, namespace: str, task_queue: str, identity: str, max_tasks: int,
+        history_after: Callable[[str], int] | None,
+    ) -> list[tuple[WorkflowTaskLease, dict[str, Any]]]:
+        """Claim in the current transaction: ``(lease, the run row as now written)`` pairs."""
+        d = self.dialect
+        now = self._now_sql()
+        sql = d.claim(
+            RUN,
+            where=(
+                "namespace = %(ns)s AND task_queue = %(q)s AND wft_state = 1 AND wft_visible_at <= "
+                f"{now} "
+                f"AND (sticky_identity = '' OR sticky_identity = %(me)s OR sticky_until <= {now})"
+            ),
+            order_by="wft_visible_at",
+            limit=max_tasks,
+            update_set=(
+                "wft_state = 2, wft_started_event_id = next_event_id, next_event_id = next_event_id + "
+                "1, "
+                f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
+            ),
+            returning=f"{_RUN_COLS}, {now} AS now",
+        )
+        cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
+        rows = _rows(cur)
+        if not rows:
+            return []
+        rows.sort(key=lambda r: r["id"])
+        started: list[Any] = []
+        for r in rows:
+            event = _wft_started(r["wft_scheduled_event_id"], identity)
+            started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
+        self._insert_event_rows(cur, started)
+        updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
+        self._publish(cur, [f"run:{r['id']}" for r in rows])
+        history: dict[int, list[HistoryEvent]] = {}
+        if history_after is not None:
+            wanted: dict[int, int] = {}
             for r in rows:
-                event = _wft_started(r["wft_scheduled_event_id"], identity)
-                started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
-            self._insert_event_rows(cur, started)
-            updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
-            self._publish(cur, [f"run:{r['id']}" for r in rows])
-            history: dict[int, list[HistoryEvent]] = {}
-            if history_after is not None:
-                wanted: dict[int, int] = {}
-                for r in rows:
-                    after = history_after(r["run_id"])
-                    if r["wft_started_event_id"] - after <= PREFETCH_EVENTS:
-                        wanted[r["id"]] = after
-                history = self._events_after(cur, wanted)
+                after = history_after(r["run_id"])
+                if r["wft_started_event_id"] - after <= PREFETCH_EVENTS:
+                    wanted[r["id"]] = after
+            history = self._events_after(cur, wanted)
         return [
-            WorkflowTaskLease(
-                run_pk=r["id"],
-                namespace=r["namespace"],
-                workflow_id=r["workflow_id"],
-                run_id=r["run_id"],
-                workflow_type=r["workflow_type"],
-                task_queue=r["task_queue"],
-                scheduled_event_id=r["wft_scheduled_event_id"],
-                started_event_id=r["wft_started_event_id"],
-                attempt=r["wft_attempt"],
-                pending_updates=updates.get(r["id"], []),
-                history=history.get(r["id"]),
+            (
+                WorkflowTaskLease(
+                    run_pk=r["id"],
+                    namespace=r["namespace"],
+                    workflow_id=r["workflow_id"],
+                    run_id=r["run_id"],
+                    workflow_type=r["workflow_type"],
+                    task_queue=r["task_queue"],
+                    scheduled_event_id=r["wft_scheduled_event_id"],
+                    started_event_id=r["wft_started_event_id"],
+                    attempt=r["wft_attempt"],
+                    pending_updates=updates.get(r["id"], []),
+                    history=history.get(r["id"]),
+                ),
+                r,
             )
             for r in rows
         ]
@@ -198,13 +232,16 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             return self._complete_in_transaction(self._cursor(), lease, completion)
 
     def _complete_in_transaction(
-        self, cur: Any, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
+        self, cur: Any, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion,
+        run: dict[str, Any] | None = None,
     ) -> CompleteWorkflowTaskResult:
+        """Apply a completion; ``run`` is the row as this transaction left it when it claimed the task."""
         cmds = list(completion.commands)
         closing = cmds[-1] if cmds and isinstance(cmds[-1], CLOSING_COMMANDS) else None
         if any(isinstance(c, CLOSING_COMMANDS) for c in cmds[:-1]):
             raise StoreError("a closing command must be the last command of a completion")
-        run = self._lock_for_lease(cur, lease)
+        if run is None:
+            run = self._lock_for_lease(cur, lease)
         now = float(run["now"])
         if (
             closing is not None
@@ -213,6 +250,20 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         ):
             return self._reject_closing(cur, run, lease, now, completion.identity)
         return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
+
+    def _complete_in_savepoint(
+        self, cur: Any, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion,
+        run: dict[str, Any] | None = None,
+    ) -> CompleteWorkflowTaskResult | None:
+        """Apply a completion inside the current transaction; None (and nothing of it kept) if refused."""
+        cur.execute("SAVEPOINT tf_task")
+        try:
+            result = self._complete_in_transaction(cur, lease, completion, run)
+        except StoreError:
+            cur.execute("ROLLBACK TO SAVEPOINT tf_task")
+            return None
+        cur.execute("RELEASE SAVEPOINT tf_task")
+        return result
 
     def complete_activity_and_workflow_task(
         self,
@@ -233,17 +284,12 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         """
         applied: list[CompleteWorkflowTaskResult] = []
 
-        def then(cur: Any, lease: WorkflowTaskLease) -> None:
+        def then(cur: Any, lease: WorkflowTaskLease, run: dict[str, Any]) -> None:
             completion = run_workflow_task(lease)
-            if completion is None:
-                return
-            cur.execute("SAVEPOINT tf_inline_task")
-            try:
-                applied.append(self._complete_in_transaction(cur, lease, completion))
-            except StoreError:
-                cur.execute("ROLLBACK TO SAVEPOINT tf_inline_task")
-                return
-            cur.execute("RELEASE SAVEPOINT tf_inline_task")
+            if completion is not None:
+                result = self._complete_in_savepoint(cur, lease, completion, run)
+                if result is not None:
+                    applied.append(result)
 
         lease = self._finish_activity(
             token,

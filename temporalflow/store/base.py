@@ -344,6 +344,19 @@ class Store(Protocol):
         claiming transaction), unless there are too many of them.
         """
 
+    def claim_and_complete_workflow_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int,
+        history_after: Callable[[str], int] | None,
+        run_workflow_tasks: Callable[[list[WorkflowTaskLease]], list[WorkflowTaskCompletion | None]],
+    ) -> list[tuple[WorkflowTaskLease, CompleteWorkflowTaskResult | None]]:
+        """Claim tasks as :meth:`claim_workflow_tasks` and complete them in the same transaction.
+
+        The store calls ``run_workflow_tasks(leases)`` with the claimed runs locked; each
+        completion it returns (or None) is applied in a savepoint, and the batch commits
+        once. A None result in the returned ``(lease, result)`` pairs leaves that started
+        task to the worker's usual path (it was not completed, or the store refused it).
+        """
+
     def complete_workflow_task(
         self, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion
     ) -> CompleteWorkflowTaskResult:

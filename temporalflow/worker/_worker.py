@@ -176,11 +176,14 @@ class Worker:
                 payload_size_limit=self._payload_size_limit,
             )
             self._wf_runner.loop = asyncio.get_running_loop()
-            claim_wft = functools.partial(self._store.claim_workflow_tasks,
-                                          history_after=self._cache.known_event_id)
+            # Claimed tasks are activated and completed in the claiming transaction (one commit
+            # for the batch); any the worker cannot do there come back to run the usual way.
+            claim_wft = functools.partial(self._store.claim_and_complete_workflow_tasks,
+                                          history_after=self._cache.known_event_id,
+                                          run_workflow_tasks=self._wf_runner.run_inline_batch)
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, claim_wft,
-                self._wf_runner.handle), name="temporalflow-wft-poller"))
+                self._wf_runner.settle_claimed), name="temporalflow-wft-poller"))
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"query:{self._namespace}:{self._task_queue}", None, self._store.claim_queries,
                 self._wf_runner.answer_query), name="temporalflow-query-poller"))
@@ -343,7 +346,7 @@ class Worker:
         self, run_id: str, lease: sb.WorkflowTaskLease | None, result: sb.CompleteWorkflowTaskResult | None
     ) -> None:
         """Settle (and go on with) a task an activity completion handed back, in the slot reserved for it."""
-        self._spawn(self._wf_runner.after_activity(run_id, lease, result), self._wft_slots.give)
+        self._spawn(self._wf_runner.settle(run_id, lease, result), self._wft_slots.give)
 
     def _reserve_eager(self, wanted: int) -> int:
         if self._activities is None or self._stopping:

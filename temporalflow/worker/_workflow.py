@@ -233,24 +233,32 @@ class WorkflowTaskRunner:
     # --- a task completed in the transaction of the activity that woke it -------------
 
     def run_inline(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskCompletion | None:
-        """Activate a cached run for a task its activity's completion just started.
+        """Activate the run of a task an activity's completion just started (see :meth:`run_inline_batch`)."""
+        return self.run_inline_batch([lease])[0]
+
+    def run_inline_batch(self, leases: list[sb.WorkflowTaskLease]) -> list[sb.WorkflowTaskCompletion | None]:
+        """Activate runs for tasks started by the transaction that is calling.
 
         Called by the store in a database thread, inside that transaction (see
-        ``Store.complete_activity_and_workflow_task``); the activation itself runs on the
-        worker's loop and workflow threads as usual. None when the run is not ready for it
-        (not cached, busy, history not contiguous, updates waiting, a failure): the task
-        then takes the usual path. On a completion the run's lock stays held until
-        :meth:`after_activity` settles it.
+        ``Store.claim_and_complete_workflow_tasks`` and
+        ``Store.complete_activity_and_workflow_task``); the activations themselves run on
+        the worker's loop and workflow threads as usual. None for a task whose run is not
+        ready for it (busy, history not contiguous with the cached run, updates waiting, a
+        failure): it then takes the usual path. For a completion the run's lock stays held
+        until :meth:`settle` runs.
         """
         loop = self.loop
         if loop is None:
-            return None
-        fut = asyncio.run_coroutine_threadsafe(self._prepare_inline(lease), loop)
+            return [None] * len(leases)
+        fut = asyncio.run_coroutine_threadsafe(self._prepare_all(leases), loop)
         try:
             return fut.result(timeout=(self.deadlock_timeout or 10.0) + 5.0)
         except BaseException:  # noqa: BLE001 - a late or failed activation leaves the usual path
             fut.cancel()
-            return None
+            return [None] * len(leases)
+
+    async def _prepare_all(self, leases: list[sb.WorkflowTaskLease]) -> list[sb.WorkflowTaskCompletion | None]:
+        return list(await asyncio.gather(*(self._prepare_inline(lease) for lease in leases)))
 
     async def _prepare_inline(self, lease: sb.WorkflowTaskLease) -> sb.WorkflowTaskCompletion | None:
         lock = self._lock(lease.run_id)
@@ -258,13 +266,14 @@ class WorkflowTaskRunner:
         history = lease.history
         if (
             lock.locked()  # never wait for the run here: this database thread is blocked meanwhile
-            or driver is None
             or not history
-            or history[0].event_id > driver.last_event_id + 1
+            or history[0].event_id > (driver.last_event_id if driver is not None else 0) + 1
             or lease.pending_updates
             or lease.started_event_id > self.history_limit
         ):
             return None
+        if driver is None:
+            driver = self._new_driver(lease.workflow_id, lease.run_id)  # the lease has the whole history
         await lock.acquire()
         kept = False
         try:
@@ -291,10 +300,19 @@ class WorkflowTaskRunner:
             if not kept:
                 lock.release()
 
-    async def after_activity(
+    async def settle_claimed(self, claimed: tuple[sb.WorkflowTaskLease, sb.CompleteWorkflowTaskResult | None]) -> None:
+        """After ``Store.claim_and_complete_workflow_tasks``: settle one claimed task (see :meth:`settle`)."""
+        lease, result = claimed
+        await self.settle(lease.run_id, lease, result)
+
+    async def settle(
         self, run_id: str, lease: sb.WorkflowTaskLease | None, result: sb.CompleteWorkflowTaskResult | None,
     ) -> None:
-        """Settle what an activity's completion left for this run's workflow task, then go on."""
+        """Settle a task a store transaction started (and maybe completed) for this worker, then go on.
+
+        ``lease`` is None when that transaction failed; ``result`` is None when the task
+        was not completed in it. A task left over takes the usual path.
+        """
         inline = self._inline.pop(run_id, None)
         if inline is not None:
             try:

@@ -150,3 +150,27 @@ def test_no_task_for_another_worker(store, queue):
         act.token, payloads("done"), "someone-else", lambda t: called.append(t))
     assert (task, result, called) == (None, None, [])
     assert types(store, lease.run_pk)[-1] == "WorkflowTaskScheduled"
+
+
+def test_claimed_tasks_complete_in_the_claiming_transaction(store, queue):
+    for i in range(3):
+        start(store, queue, f"wf-{i}")
+    bad = WorkflowTaskCompletion(commands=[finish(), schedule(2, queue)], identity="w1")  # closing not last
+    by_workflow = {"wf-0": WorkflowTaskCompletion(commands=[finish()], identity="w1"), "wf-1": None, "wf-2": bad}
+    seen = []
+
+    def run_tasks(leases):
+        seen.extend(lease.history is not None and lease.history[0].event_id == 1 for lease in leases)
+        return [by_workflow[lease.workflow_id] for lease in leases]
+
+    pairs = store.claim_and_complete_workflow_tasks("default", queue, "w1", 10, lambda rid: 0, run_tasks)
+    assert seen == [True, True, True]
+    results = {lease.workflow_id: (lease, result) for lease, result in pairs}
+    assert results["wf-0"][1] is not None and results["wf-0"][1].run_closed
+    assert store.describe("default", "wf-0", None).status == RunStatus.COMPLETED
+    for wid in ("wf-1", "wf-2"):  # left started for the usual path, which can still complete them
+        lease, result = results[wid]
+        assert result is None
+        assert types(store, lease.run_pk)[-1] == "WorkflowTaskStarted"
+        assert store.complete_workflow_task(lease, complete([finish()])).run_closed
+    assert store.claim_and_complete_workflow_tasks("default", queue, "w1", 10, None, run_tasks) == []
