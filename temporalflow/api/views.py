@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 import uuid
@@ -101,13 +102,15 @@ def _runs() -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    """A decoded value as JSON: bytes become ``{"base64": ...}``, other non-JSON values their ``str``."""
+    """A decoded value as strict JSON: bytes become ``{"base64": ...}``, other non-JSON values their ``str``."""
     if isinstance(value, bytes | bytearray):
         return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # strict JSON has no inf/nan
     if value is None or isinstance(value, str | int | float | bool):
         return value
     try:
@@ -435,7 +438,7 @@ class HistoryView(_Base):
         rows = rows[:size]
         events = []
         for row in rows:
-            attributes = json.loads(row.attributes) if row.attributes else {}
+            attributes = _jsonable(json.loads(row.attributes)) if row.attributes else {}
             events.append({"event_id": row.event_id, "event_type": row.event_type, "event_time": _dt(row.event_time),
                            "attributes": _with_decoded(attributes) if decode else attributes})
         return Response({"workflow_id": run.workflow_id, "run_id": run.run_id, "events": events,

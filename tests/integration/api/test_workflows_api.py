@@ -13,7 +13,7 @@ from temporalflow.models import HistoryEvent, WorkflowRun, WorkflowUpdate
 from tests.helpers import assert_eventually
 
 from .conftest import assert_error, new_task_queue, wf_id
-from .workflows import ApiCartWorkflow, ApiFailingWorkflow
+from .workflows import ApiCartWorkflow, ApiFailingWorkflow, ApiOddResultWorkflow
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -469,3 +469,17 @@ def test_waiting_views_opt_out_of_atomic_requests() -> None:
     for path in ("/api/workflows/x/result/", "/api/workflows/x/query/", "/api/workflows/x/update/"):
         assert resolve(path).func._non_atomic_requests == {"default"}, path
     assert not getattr(resolve("/api/workflows/x/signal/").func, "_non_atomic_requests", set())
+
+
+def test_results_json_cannot_carry_are_still_json(api: APIClient, start_worker: Any) -> None:
+    worker = start_worker([ApiOddResultWorkflow])
+    raw = start(api, worker.task_queue, workflow_type="ApiOddResultWorkflow", args=["bytes"])
+    body = api.get(f"/api/workflows/{raw['workflow_id']}/result/", {"timeout": 20}).json()
+    assert body["result"] == {"base64": "AP9yYXc="}
+    inf = start(api, worker.task_queue, workflow_type="ApiOddResultWorkflow", args=["inf"])
+    assert api.get(f"/api/workflows/{inf['workflow_id']}/result/", {"timeout": 20}).json()["result"] == "inf"
+    history = api.get(f"/api/workflows/{raw['workflow_id']}/history/", {"decode": "true"})
+    assert history.status_code == 200
+    completed = history.json()["events"][-1]
+    assert completed["event_type"] == "WorkflowExecutionCompleted"
+    assert completed["attributes"]["result"]["payloads"][0]["decoded"] == {"base64": "AP9yYXc="}

@@ -63,3 +63,12 @@ class ApiFailingWorkflow:
     @workflow.run
     async def run(self) -> None:
         raise ApplicationError("boom", {"why": "test"}, type="Boom", non_retryable=True)
+
+
+@workflow.defn
+class ApiOddResultWorkflow:
+    """Returns values JSON has no plain form for."""
+
+    @workflow.run
+    async def run(self, kind: str) -> object:
+        return b"\x00\xffraw" if kind == "bytes" else float("inf")
