@@ -33,7 +33,7 @@ from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType
 from temporalflow.models import ActivityTask, HistoryEvent, RunStatus, Timer, WorkflowRun
 from temporalflow.service import RPCError, RPCStatusCode
 
-__all__ = ["WorkflowRunAdmin"]
+__all__ = ["ActionRefused", "WorkflowRunAdmin"]
 
 _STATUS_COLORS = {
     RunStatus.RUNNING: "#2b6cb0",
@@ -53,8 +53,8 @@ _ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-class _Refused(Exception):
-    """An action the engine refused for one run (closed, unknown, invalid arguments)."""
+class ActionRefused(Exception):
+    """An action refused for one run (closed, unknown, arguments refused); its text is the user's message."""
 
 
 @admin.register(WorkflowRun)
@@ -361,7 +361,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 note = self.perform_action(request, run, action, form.cleaned_data)
-            except _Refused as err:
+            except ActionRefused as err:
                 self.message_user(request, str(err), messages.ERROR)
             else:
                 self.message_user(request, f"Workflow run {run.workflow_id} ({run.run_id}): {note}.",
@@ -401,11 +401,11 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             What was done, for the user's message and the admin log.
 
         Raises:
-            _Refused: The engine refused (closed or unknown run, arguments that do not encode).
+            ActionRefused: The engine refused (closed or unknown run, arguments that do not encode).
         """
         handle = self.get_client(request, run).get_workflow_handle(run.workflow_id, run_id=run.run_id)
         if action == "cancel" and run.cancel_requested:
-            raise _Refused(f"Workflow run {run.workflow_id} ({run.run_id}): cancellation was already requested.")
+            raise ActionRefused(f"Workflow run {run.workflow_id} ({run.run_id}): cancellation was already requested.")
         try:
             with transaction.atomic():
                 if action == "signal":
@@ -421,14 +421,14 @@ class WorkflowRunAdmin(admin.ModelAdmin):
                     note = f"terminated (reason: {reason})"
                 self.log_change(request, run, note[:1].upper() + note[1:] + " through the admin.")
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND and "completed" in err.message:
-                run.refresh_from_db(fields=["status"])
-                raise _Refused(_closed_message(run)) from None
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise _Refused(f"Workflow run {run.workflow_id} ({run.run_id}) no longer exists.") from None
-            raise _Refused(f"Workflow run {run.workflow_id} ({run.run_id}): {err.message}") from None
+            if err.status == RPCStatusCode.NOT_FOUND:  # the run closed (or vanished) since it was read
+                current = WorkflowRun.objects.filter(pk=run.pk).first()
+                if current is not None and current.status != RunStatus.RUNNING:
+                    raise ActionRefused(_closed_message(current)) from None
+                raise ActionRefused(f"Workflow run {run.workflow_id} ({run.run_id}) was not found.") from None
+            raise ActionRefused(f"Workflow run {run.workflow_id} ({run.run_id}): {err.message}") from None
         except (TypeError, ValueError) as err:
-            raise _Refused(f"Workflow run {run.workflow_id} ({run.run_id}): "
+            raise ActionRefused(f"Workflow run {run.workflow_id} ({run.run_id}): "
                            f"the arguments were refused: {err}") from None
         return note
 
@@ -446,7 +446,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
                     continue
                 try:
                     self.perform_action(request, run, action, form.cleaned_data)
-                except _Refused as err:
+                except ActionRefused as err:
                     refused.append(str(err))
                 else:
                     done += 1

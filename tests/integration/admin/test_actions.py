@@ -265,3 +265,31 @@ def test_a_bulk_action_without_its_permission_is_refused(tf_client: SyncClient) 
                                       ACTION_CHECKBOX_NAME: [run.pk]})
     assert response.status_code == 302 and any("No action selected" in m for m in messages_of(response))
     assert snapshot(run) == before
+
+
+def test_run_gone_between_page_and_post(operator_http: HttpClient, tf_client: SyncClient,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from temporalflow.admin.runs import WorkflowRunAdmin
+
+    run = start_idle(tf_client)
+    real_get_client = WorkflowRunAdmin.get_client
+
+    def vanishing_client(self: WorkflowRunAdmin, request: Any, target: WorkflowRun) -> SyncClient:
+        WorkflowRun.objects.filter(pk=target.pk).delete()
+        return real_get_client(self, request, target)
+
+    monkeypatch.setattr(WorkflowRunAdmin, "get_client", vanishing_client)
+    response = operator_http.post(url(run, "cancel"), {"post": "yes"})
+    assert response.status_code == 302 and any("was not found" in m for m in messages_of(response))
+    assert LogEntry.objects.count() == 0
+
+
+def test_oversized_signal_arguments_are_a_message(operator_http: HttpClient, tf_client: SyncClient,
+                                                  settings: Any) -> None:
+    run = start_idle(tf_client)
+    before = snapshot(run)
+    settings.TEMPORALFLOW = {**settings.TEMPORALFLOW, "PAYLOAD_SIZE_LIMIT": 100}
+    response = operator_http.post(url(run, "signal"), {"signal_name": "approve", "post": "yes",
+                                                       "signal_args": json.dumps(["x" * 500])})
+    assert response.status_code == 302 and any("payload size limit" in m for m in messages_of(response))
+    assert snapshot(run) == before
