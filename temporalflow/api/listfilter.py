@@ -149,6 +149,8 @@ def tokenize(query: str) -> list[Token]:
     """Split ``query`` into tokens (ending with an ``end`` token); ``ListFilterError`` on bad input."""
     if len(query) > MAX_QUERY_LENGTH:
         raise ListFilterError(f"query is longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH)
+    if (nul := query.find("\x00")) >= 0:
+        raise ListFilterError("NUL characters are not allowed in a query", nul)
     tokens: list[Token] = []
     i = 0
     while i < len(query):

@@ -105,6 +105,13 @@ class StartSerializer(serializers.Serializer):
     signal = StartSignalSerializer(required=False, allow_null=True,
                                    help_text="Signal-with-start: send this signal with the start.")
 
+    def validate_memo(self, value: dict[str, Any]) -> dict[str, Any]:
+        """Memo keys are non-empty text without NUL characters (PostgreSQL's JSON cannot hold NUL)."""
+        for key in value:
+            if not key or "\x00" in key:
+                raise serializers.ValidationError("memo keys must be non-empty and contain no NUL characters")
+        return value
+
 
 class StartedSerializer(serializers.Serializer):
     """A started run."""

@@ -290,6 +290,17 @@ class _Base(APIView):
         """Always the API's own handler, whatever ``REST_FRAMEWORK['EXCEPTION_HANDLER']`` says."""
         return exception_handler
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """After authentication and permissions: refuse NUL characters in the path and query string.
+
+        PostgreSQL cannot store or compare text containing NUL, so such an id can name no run.
+        """
+        super().initial(request, *args, **kwargs)
+        for name, value in [*kwargs.items(), *request.query_params.items()]:
+            if isinstance(value, str) and "\x00" in value:
+                raise ApiError(400, "validation_error", f"{name} must not contain NUL characters",
+                               {"fields": {name: ["NUL characters are not allowed"]}})
+
     def get_permissions(self) -> list[Any]:
         """Per-method permissions: ``required_permissions_by_method`` overrides ``required_permissions``."""
         by_method = getattr(self, "required_permissions_by_method", {})

@@ -483,3 +483,20 @@ def test_results_json_cannot_carry_are_still_json(api: APIClient, start_worker: 
     completed = history.json()["events"][-1]
     assert completed["event_type"] == "WorkflowExecutionCompleted"
     assert completed["attributes"]["result"]["payloads"][0]["decoded"] == {"base64": "AP9yYXc="}
+
+
+def test_nul_characters_are_400_on_every_database(api: APIClient) -> None:
+    wid = start(api, new_task_queue())["workflow_id"]
+    assert_error(api.get("/api/workflows/a%00b/"), 400, "validation_error")
+    assert_error(api.get(f"/api/workflows/{wid}/", {"run_id": "a\x00"}), 400, "validation_error")
+    assert_error(api.get("/api/workflows/", {"query": "WorkflowId = 'a\x00'"}), 400, "validation_error")
+    assert_error(api.post("/api/workflows/a%00b/signal/", {"name": "add"}, format="json"), 400, "validation_error")
+    for body in ({"workflow_type": "A", "workflow_id": "a\x00b"}, {"workflow_type": "A\x00", "workflow_id": "x"},
+                 {"workflow_type": "A", "workflow_id": "x", "memo": {"k\x00": 1}},
+                 {"workflow_type": "A", "workflow_id": "x", "task_queue": "q\x00"}):
+        assert_error(api.post("/api/workflows/", body, format="json"), 400, "validation_error")
+    assert_error(api.post(f"/api/workflows/{wid}/signal/", {"name": "a\x00"}, format="json"), 400,
+                 "validation_error")
+    nul_args = api.post(f"/api/workflows/{wid}/signal/", {"name": "add", "args": ["a\x00b"]}, format="json")
+    assert nul_args.status_code == 200  # arguments are payloads (base64), any JSON string is fine
+    assert WorkflowRun.objects.count() == 1

@@ -183,3 +183,9 @@ def test_tokenizer_positions() -> None:
     assert [(t.kind, t.value, t.position) for t in tokens] == [
         ("ident", "WorkflowId", 0), ("op", "=", 11), ("string", "a b", 13), ("keyword", "AND", 19),
         ("ident", "HistoryLength", 23), ("op", ">=", 37), ("int", 3, 40), ("end", None, 41)]
+
+
+def test_nul_characters_are_refused() -> None:
+    with pytest.raises(ListFilterError, match="NUL") as info:
+        parse_list_filter("WorkflowId = 'a\x00b'")
+    assert info.value.position == 15
