@@ -11,6 +11,7 @@ from temporalflow.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
     "CancelSerializer",
+    "ErrorDetailSerializer",
     "ErrorSerializer",
     "EventSerializer",
     "HistorySerializer",
@@ -114,10 +115,11 @@ class StartSerializer(serializers.Serializer):
 
 
 class StartedSerializer(serializers.Serializer):
-    """A started run."""
+    """A started run (or, with USE_EXISTING, the running one)."""
 
     workflow_id = serializers.CharField()
     run_id = serializers.CharField()
+    started = serializers.BooleanField(help_text="False: id_conflict_policy=USE_EXISTING returned the running run.")
 
 
 class RunSerializer(serializers.Serializer):
@@ -260,7 +262,9 @@ class TaskQueueSerializer(serializers.Serializer):
     pollers = PollerSerializer(many=True)
 
 
-class _ErrorInner(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer):
+    """The ``error`` object of an error answer."""
+
     code = serializers.CharField(help_text="Machine-readable code, e.g. not_found, validation_error.")
     message = serializers.CharField()
     details = serializers.DictField(child=serializers.JSONField())
@@ -269,7 +273,7 @@ class _ErrorInner(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     """Every error answer."""
 
-    error = _ErrorInner()
+    error = ErrorDetailSerializer()
 
 
 def is_json(value: Any) -> bool:

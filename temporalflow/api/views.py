@@ -331,7 +331,10 @@ class WorkflowListView(_Base):
             OpenApiParameter("page_size", int, description=f"Runs per page (default 50, max {MAX_PAGE_SIZE})."),
             OpenApiParameter("cursor", str, description="The cursor of the 'next' link of the previous page."),
         ],
-        responses={200: s.RunSerializer(many=True), **_errors()},
+        responses={200: inline_serializer("PaginatedRunList", {
+            "next": serializers.URLField(allow_null=True, help_text="The next page (null on the last page)."),
+            "previous": serializers.URLField(allow_null=True),
+            "results": s.RunSerializer(many=True)}), **_errors()},
     )
     def get(self, request: Request) -> Response:
         """List runs, newest first, in pages (cursor pagination)."""
@@ -354,10 +357,8 @@ class WorkflowListView(_Base):
                     "started; 200 with started=false when id_conflict_policy=USE_EXISTING returned the running "
                     "one. Signal-with-start (a 'signal' object) also needs temporalflow.signal_workflow.",
         request=s.StartSerializer,
-        responses={201: inline_serializer("Started", {"workflow_id": serializers.CharField(),
-                                                      "run_id": serializers.CharField(),
-                                                      "started": serializers.BooleanField()}),
-                   200: OpenApiResponse(description="USE_EXISTING: the running run (started=false)."),
+        responses={201: s.StartedSerializer,
+                   200: OpenApiResponse(s.StartedSerializer, description="USE_EXISTING: the running run."),
                    **_errors(409)},
     )
     def post(self, request: Request) -> Response:

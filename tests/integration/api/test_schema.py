@@ -61,3 +61,78 @@ def test_swagger_ui_page() -> None:
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+def _json_schema(node: Any, components: dict[str, Any]) -> Any:
+    """An OpenAPI 3.0 schema object as JSON Schema: $refs inlined, ``nullable`` as a null type."""
+    if isinstance(node, list):
+        return [_json_schema(n, components) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _json_schema(components[node["$ref"].rsplit("/", 1)[1]], components)
+    out = {k: _json_schema(v, components) for k, v in node.items() if k not in ("nullable", "readOnly", "format")}
+    if node.get("nullable"):
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _check(schema: dict[str, Any], path: str, method: str, response: Any) -> None:
+    import jsonschema
+
+    op = schema["paths"][path][method]
+    declared = op["responses"].get(str(response.status_code))
+    assert declared is not None, f"{method} {path} answered {response.status_code}, not in the schema"
+    body_schema = declared["content"]["application/json"]["schema"]
+    jsonschema.validate(response.json(), _json_schema(body_schema, schema["components"]["schemas"]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_responses_match_the_schema(schema: dict[str, Any], start_worker: Any) -> None:
+    from .conftest import make_user, token_client, wf_id
+    from .workflows import ApiCartWorkflow
+
+    api = token_client(make_user("checker"))
+    worker = start_worker([ApiCartWorkflow])
+    wid = wf_id()
+    body = {"workflow_type": "ApiCartWorkflow", "workflow_id": wid, "task_queue": worker.task_queue, "args": ["a"],
+            "memo": {"k": [1, {"x": None}]}}
+    calls = [
+        ("/api/workflows/", "post", lambda: api.post("/api/workflows/", body, format="json")),
+        ("/api/workflows/", "post", lambda: api.post("/api/workflows/", body, format="json")),  # 409
+        ("/api/workflows/", "post", lambda: api.post("/api/workflows/", {}, format="json")),  # 400
+        ("/api/workflows/", "get", lambda: api.get("/api/workflows/", {"page_size": 1})),
+        ("/api/workflows/", "get", lambda: api.get("/api/workflows/", {"query": "Nope = 1"})),
+        ("/api/workflows/{workflow_id}/", "get", lambda: api.get(f"/api/workflows/{wid}/")),
+        ("/api/workflows/{workflow_id}/", "get", lambda: api.get("/api/workflows/missing/")),
+        ("/api/workflows/{workflow_id}/history/", "get", lambda: api.get(f"/api/workflows/{wid}/history/",
+                                                                        {"decode": "true", "page_size": 1})),
+        ("/api/workflows/{workflow_id}/signal/", "post",
+         lambda: api.post(f"/api/workflows/{wid}/signal/", {"name": "add", "args": ["b"]}, format="json")),
+        ("/api/workflows/{workflow_id}/query/", "post", lambda: api.post(f"/api/workflows/{wid}/query/",
+                                                                        {"name": "items_so_far"}, format="json")),
+        ("/api/workflows/{workflow_id}/query/", "post", lambda: api.post(f"/api/workflows/{wid}/query/",
+                                                                        {"name": "nope"}, format="json")),
+        ("/api/workflows/{workflow_id}/update/", "post", lambda: api.post(f"/api/workflows/{wid}/update/", {
+            "name": "add_item", "args": [{"sku": "s", "qty": 1}]}, format="json")),
+        ("/api/workflows/{workflow_id}/update/", "post", lambda: api.post(f"/api/workflows/{wid}/update/", {
+            "name": "add_item", "args": [{"sku": "s", "qty": 0}]}, format="json")),  # 422
+        ("/api/workflows/{workflow_id}/result/", "get", lambda: api.get(f"/api/workflows/{wid}/result/",
+                                                                       {"timeout": 0})),  # 202
+        ("/api/task-queues/", "get", lambda: api.get("/api/task-queues/")),
+        ("/api/task-queues/{name}/", "get", lambda: api.get(f"/api/task-queues/{worker.task_queue}/")),
+        ("/api/workflows/{workflow_id}/terminate/", "post", lambda: api.post(f"/api/workflows/{wid}/terminate/",
+                                                                            {"reason": "r"}, format="json")),
+        ("/api/workflows/{workflow_id}/cancel/", "post", lambda: api.post(f"/api/workflows/{wid}/cancel/", {},
+                                                                         format="json")),  # 409
+        ("/api/workflows/{workflow_id}/result/", "get", lambda: api.get(f"/api/workflows/{wid}/result/",
+                                                                       {"timeout": 0})),  # 200 with failure
+        ("/api/workflows/", "get", lambda: APIClient().get("/api/workflows/")),  # 401
+    ]
+    statuses = []
+    for path, method, call in calls:
+        response = call()
+        statuses.append(response.status_code)
+        _check(schema, path, method, response)
+    assert statuses == [201, 409, 400, 200, 400, 200, 404, 200, 200, 200, 400, 200, 422, 202, 200, 200, 200, 409,
+                        200, 401]
