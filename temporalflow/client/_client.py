@@ -124,7 +124,7 @@ class Client:
         """Start a workflow run and return its handle (``WorkflowAlreadyStartedError`` per policy)."""
         wf_type, hint = workflow_type_and_hint(workflow)
         values = args_list(arg, args)
-        run_id = await self._run(
+        started = await self._run(
             self._ops.start,
             wf_type,
             values,
@@ -144,8 +144,10 @@ class Client:
             start_signal_args=start_signal_args,
             request_id=request_id,
         )
+        run_id = started.run_id
         return WorkflowHandle(
-            self, id, run_id=None, result_run_id=run_id, first_execution_run_id=run_id, result_type=result_type or hint
+            self, id, run_id=None, result_run_id=run_id, first_execution_run_id=run_id, result_type=result_type or hint,
+            result_run_pk=started.run_pk,
         )
 
     async def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
@@ -225,10 +227,11 @@ class WorkflowHandle(HandleBase):
 
     def __init__(
         self, client: Client, id: str, *, run_id: str | None, result_run_id: str | None,
-        first_execution_run_id: str | None, result_type: Any = None,
+        first_execution_run_id: str | None, result_type: Any = None, result_run_pk: int | None = None,
     ) -> None:
         super().__init__(id, run_id=run_id, result_run_id=result_run_id,
-                         first_execution_run_id=first_execution_run_id, result_type=result_type)
+                         first_execution_run_id=first_execution_run_id, result_type=result_type,
+                         result_run_pk=result_run_pk)
         self._client = client
 
     async def result(self, *, follow_runs: bool = True, rpc_timeout: timedelta | None = None) -> Any:
@@ -237,9 +240,10 @@ class WorkflowHandle(HandleBase):
         run_id = self._result_run_id or self._run_id
         timeout = seconds(rpc_timeout)
         while True:
-            info = await self._client._run(ops.describe_run, self._id, run_id)
-            event = await self._client._wait(
-                f"closed:{info.pk}", lambda pk=info.pk: ops.store.close_event(pk), timeout)
+            pk = self._known_pk(run_id)
+            if pk is None:
+                pk = (await self._client._run(ops.describe_run, self._id, run_id)).pk
+            event = await self._client._wait(f"closed:{pk}", lambda pk=pk: ops.store.close_event(pk), timeout)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = ops.outcome(event, self._result_type, follow_runs)

@@ -113,12 +113,18 @@ class HandleBase:
     """What both workflow handles (async and sync) carry: which run, and how to decode its result."""
 
     def __init__(self, id: str, *, run_id: str | None, result_run_id: str | None,
-                 first_execution_run_id: str | None = None, result_type: Any = None) -> None:
+                 first_execution_run_id: str | None = None, result_type: Any = None,
+                 result_run_pk: int | None = None) -> None:
         self._id = id
         self._run_id = run_id
         self._result_run_id = result_run_id
         self._first_execution_run_id = first_execution_run_id
         self._result_type = result_type
+        self._result_run_pk = result_run_pk  # row id of result_run_id when the start told us
+
+    def _known_pk(self, run_id: str | None) -> int | None:
+        """The row id of ``run_id`` if this handle already knows it (no lookup needed)."""
+        return self._result_run_pk if run_id is not None and run_id == self._result_run_id else None
 
     @property
     def id(self) -> str:
@@ -170,8 +176,10 @@ class Ops:
 
     # --- start ------------------------------------------------------------------
 
-    def start(self, workflow_type: str, args: list[Any], *, id: str, task_queue: str, **opts: Any) -> str:
-        """Start a run; returns its run id (or the existing one, per the conflict policy)."""
+    def start(
+        self, workflow_type: str, args: list[Any], *, id: str, task_queue: str, **opts: Any
+    ) -> sb.StartWorkflowResult:
+        """Start a run; returns its run id (or the existing one's, per the conflict policy) and row id."""
         if not id:
             raise ValueError("a workflow id is required (id=...)")
         if not task_queue:
@@ -201,7 +209,7 @@ class Ops:
             cron_schedule=opts.get("cron_schedule") or "",
         )
         try:
-            return self.store.start_workflow(request).run_id
+            return self.store.start_workflow(request)
         except sb.RunAlreadyStarted as err:
             raise WorkflowAlreadyStartedError(id, workflow_type, run_id=err.run_id) from None
 

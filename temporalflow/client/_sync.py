@@ -78,9 +78,10 @@ class SyncClient:
         known = {"execution_timeout", "run_timeout", "task_timeout", "id_reuse_policy", "id_conflict_policy",
                  "retry_policy", "cron_schedule", "memo", "search_attributes", "start_delay", "start_signal",
                  "start_signal_args", "request_id"}
-        run_id = self._ops.start(wf_type, args_list(arg, args), id=id, task_queue=task_queue,
-                                 **{k: v for k, v in opts.items() if k in known})
-        return SyncWorkflowHandle(self, id, run_id=None, result_run_id=run_id, result_type=result_type or hint)
+        started = self._ops.start(wf_type, args_list(arg, args), id=id, task_queue=task_queue,
+                                  **{k: v for k, v in opts.items() if k in known})
+        return SyncWorkflowHandle(self, id, run_id=None, result_run_id=started.run_id, result_type=result_type or hint,
+                                  result_run_pk=started.run_pk)
 
     def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
         """Start a workflow and wait for its result."""
@@ -102,8 +103,9 @@ class SyncWorkflowHandle(HandleBase):
     """Synchronous twin of ``WorkflowHandle``."""
 
     def __init__(self, client: SyncClient, id: str, *, run_id: str | None, result_run_id: str | None,
-                 result_type: Any = None) -> None:
-        super().__init__(id, run_id=run_id, result_run_id=result_run_id, result_type=result_type)
+                 result_type: Any = None, result_run_pk: int | None = None) -> None:
+        super().__init__(id, run_id=run_id, result_run_id=result_run_id, result_type=result_type,
+                         result_run_pk=result_run_pk)
         self._client = client
         self._ops = client._ops
 
@@ -113,8 +115,10 @@ class SyncWorkflowHandle(HandleBase):
         run_id = self._result_run_id or self._run_id
         limit = seconds(timeout) if timeout is not None else seconds(rpc_timeout)
         while True:
-            info = self._ops.describe_run(self._id, run_id)
-            event = _poll(lambda pk=info.pk: self._ops.store.close_event(pk), limit)
+            pk = self._known_pk(run_id)
+            if pk is None:
+                pk = self._ops.describe_run(self._id, run_id).pk
+            event = _poll(lambda pk=pk: self._ops.store.close_event(pk), limit)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = self._ops.outcome(event, self._result_type, follow_runs)

@@ -15,6 +15,7 @@ from temporalflow.conf import settings
 from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON
 from temporalflow.store._base_sql import (
+    _RUN_COLS,
     EVENT,
     RUN,
     RUNNING,
@@ -22,6 +23,7 @@ from temporalflow.store._base_sql import (
     _dumps,
     _loads,
     _min,
+    _row,
     _wft_scheduled,
 )
 from temporalflow.store._history import _HistoryWrites
@@ -85,8 +87,13 @@ class _RunsMixin(_HistoryWrites):
         signal: tuple[str, PayloadsJSON | None] | None = None,
         attempt: int = 1,
         run_id: str | None = None,
+        run_pk: int | None = None,
     ) -> tuple[int, str]:
-        """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled."""
+        """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled.
+
+        ``run_pk``: the row id, taken beforehand from the table's sequence (PostgreSQL), so
+        the INSERTs need not wait for a RETURNING.
+        """
         run_id = run_id or str(uuid.uuid4())
         first_run_id = first_run_id or run_id
         task_timeout = float(task_timeout or settings.WORKFLOW_TASK_TIMEOUT)
@@ -162,12 +169,17 @@ class _RunsMixin(_HistoryWrites):
             "wft_dirty": False,
             "sticky_identity": "",
         }
+        if run_pk is not None:
+            cols = {"id": run_pk, **cols}
         json_cols = {"memo", "search_attributes", "retry_policy"}
         placeholders = ",".join(j if c in json_cols else "%s" for c in cols)
-        cur.execute(
-            f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders}) RETURNING id", list(cols.values())
-        )
-        run_pk = cur.fetchone()[0]
+        if run_pk is not None:
+            cur.execute(f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders})", list(cols.values()))
+        else:
+            cur.execute(
+                f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders}) RETURNING id", list(cols.values())
+            )
+            run_pk = cur.fetchone()[0]
         self._insert_events(cur, run_pk, 1, now, events)
         channels = [f"run:{run_pk}"]
         channels.append(f"wft:{namespace}:{task_queue}" if delay <= 0 else "timers")
@@ -197,20 +209,19 @@ class _RunsMixin(_HistoryWrites):
         try:
             with self._atomic():
                 cur = self._cursor()
-                latest = self._latest_for_start(cur, req.namespace, req.workflow_id)
-                now = self._now(cur)
+                latest, now, new_pk = self._before_start(cur, req.namespace, req.workflow_id)
                 if latest is not None:
                     if req.request_id and latest["request_id"] == req.request_id:
                         # A retried start (same request id): the original call succeeded.
-                        return StartWorkflowResult(run_id=latest["run_id"], started=True)
+                        return StartWorkflowResult(run_id=latest["run_id"], started=True, run_pk=latest["id"])
                     if latest["status"] == RUNNING:
                         if req.signal_name is not None:
                             self._signal_locked(
                                 cur, latest["id"], req.signal_name, req.signal_input, req.identity, req.header
                             )
-                            return StartWorkflowResult(run_id=latest["run_id"], started=False)
+                            return StartWorkflowResult(run_id=latest["run_id"], started=False, run_pk=latest["id"])
                         if req.id_conflict_policy == 2:  # USE_EXISTING
-                            return StartWorkflowResult(run_id=latest["run_id"], started=False)
+                            return StartWorkflowResult(run_id=latest["run_id"], started=False, run_pk=latest["id"])
                         if req.id_conflict_policy == 3 or req.id_reuse_policy == 4:  # TERMINATE_*
                             self._terminate_locked(
                                 cur,
@@ -235,7 +246,7 @@ class _RunsMixin(_HistoryWrites):
                             req.workflow_id,
                             latest["run_id"],
                         )
-                _, run_id = self._create_run(
+                run_pk, run_id = self._create_run(
                     cur,
                     now,
                     namespace=req.namespace,
@@ -255,8 +266,9 @@ class _RunsMixin(_HistoryWrites):
                     header=req.header,
                     start_delay=req.start_delay,
                     signal=(req.signal_name, req.signal_input) if req.signal_name is not None else None,
+                    run_pk=new_pk,
                 )
-                return StartWorkflowResult(run_id=run_id, started=True)
+                return StartWorkflowResult(run_id=run_id, started=True, run_pk=run_pk)
         except IntegrityError as exc:
             # A concurrent start of the same workflow id won the one-running-run index
             # (PostgreSQL names the index; SQLite names its columns).
@@ -267,11 +279,28 @@ class _RunsMixin(_HistoryWrites):
                 f"workflow {req.workflow_id!r} is already running (concurrent start)", req.workflow_id, None
             ) from None
 
-    def _latest_for_start(self, cur: Any, namespace: str, workflow_id: str) -> dict[str, Any] | None:
-        try:
-            return self._find_run(cur, namespace, workflow_id, None, lock=True)
-        except RunNotFound:
-            return None
+    def _before_start(
+        self, cur: Any, namespace: str, workflow_id: str
+    ) -> tuple[dict[str, Any] | None, float, int | None]:
+        """The workflow id's latest run (locked), now, and on PostgreSQL the new run's row id.
+
+        On PostgreSQL the three reads share one round trip (they are sent before any is read).
+        """
+        if self.dialect.vendor != "postgresql" or self.clock is not None:
+            try:
+                latest = self._find_run(cur, namespace, workflow_id, None, lock=True)
+            except RunNotFound:
+                latest = None
+            return latest, self._now(cur), None
+        latest_cur, id_cur = self._cursor(), self._cursor()
+        latest_cur.execute(
+            f"SELECT {_RUN_COLS} FROM {RUN} WHERE namespace = %s AND workflow_id = %s ORDER BY id DESC LIMIT 1"
+            f"{self.dialect.lock_suffix()}",
+            [namespace, workflow_id],
+        )
+        id_cur.execute(f"SELECT nextval(pg_get_serial_sequence('{RUN}', 'id'))")
+        now = self._now(cur)  # this read waits for all three
+        return _row(latest_cur), now, int(id_cur.fetchone()[0])
 
     def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> RunInfo:
         """The run (the latest of the workflow id when ``run_id`` is None); ``RunNotFound``."""

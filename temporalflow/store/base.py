@@ -102,6 +102,8 @@ class StartWorkflowResult:
 
     run_id: str
     started: bool
+    run_pk: int | None = None
+    """The run's row id (saves a lookup when the caller goes on to wait for the result)."""
 
 
 @dataclass(slots=True)
