@@ -194,11 +194,6 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         started = next((e for e in rows if e.event_id == 1), None)
         started_attrs = _attributes(started)
         closed = run.status != RunStatus.RUNNING
-        close_event = None
-        if closed:
-            close_event = HistoryEvent.objects.filter(run=run, event_id=run.next_event_id - 1).first()
-            if close_event is not None and close_event.event_type not in CLOSE_EVENT_TYPES:
-                close_event = None
         return {
             "title": f"Workflow run {run.workflow_id}",
             "subtitle": run.run_id,
@@ -212,14 +207,11 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             "has_view_permission": True,
             "input_values": [pretty_json(v) for v in decoder.values(started_attrs.get("input"))],
             "started_by": started_attrs.get("identity") or run.identity,
-            "outcome": self._outcome(close_event, decoder),
+            "outcome": self._outcome(self._close_event(run), decoder),
             "memo": [(k, pretty_json(decoder.value(v))) for k, v in sorted((run.memo or {}).items())],
             "search_attributes": pretty_json(run.search_attributes) if run.search_attributes else "",
             "retry_policy": pretty_json(run.retry_policy) if run.retry_policy else "",
-            "activities": [self._activity_row(a, decoder) for a in
-                           ActivityTask.objects.filter(run=run).order_by("scheduled_event_id")],
-            "timers": [{"timer": t, "fire_at": epoch_to_datetime(t.fire_at)}
-                       for t in Timer.objects.filter(run=run).order_by("fire_at", "seq")],
+            **self.pending_context(run, decoder),
             "parent": self._parent(run),
             "children": list(WorkflowRun.objects.filter(
                 namespace=run.namespace, parent_workflow_id=run.workflow_id, parent_run_id=run.run_id,
@@ -241,6 +233,23 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             "cancel_url": self._url("cancel", run.pk),
             "terminate_url": self._url("terminate", run.pk),
         }
+
+    def pending_context(self, run: WorkflowRun, decoder: PayloadDecoder) -> dict[str, Any]:
+        """The run's pending activities and timers (``run_pending.html``'s context)."""
+        return {
+            "closed": run.status != RunStatus.RUNNING,
+            "activities": [self._activity_row(a, decoder) for a in
+                           ActivityTask.objects.filter(run=run).order_by("scheduled_event_id")],
+            "timers": [{"timer": t, "fire_at": epoch_to_datetime(t.fire_at)}
+                       for t in Timer.objects.filter(run=run).order_by("fire_at", "seq")],
+        }
+
+    @staticmethod
+    def _close_event(run: WorkflowRun) -> HistoryEvent | None:
+        if run.status == RunStatus.RUNNING:
+            return None
+        event = HistoryEvent.objects.filter(run=run, event_id=run.next_event_id - 1).first()
+        return event if event is not None and event.event_type in CLOSE_EVENT_TYPES else None
 
     def _outcome(self, event: HistoryEvent | None, decoder: PayloadDecoder) -> dict[str, Any] | None:
         if event is None:
@@ -301,6 +310,10 @@ class WorkflowRunAdmin(admin.ModelAdmin):
     def events_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """JSON: the run's events after ``?after=<event_id>`` (oldest first), each with its rendered row.
 
+        Every answer also carries the pending activities and timers as HTML
+        (``pending_html``), and the last one of a closed run its outcome
+        (``outcome_html``), so the page follows the run without reloading.
+
         ``run.closed`` and ``more`` tell a poller when to stop: once the run is closed
         and ``more`` is false it has every event. The run's status is read before its
         events, and a run closes in the transaction that writes its last event, so a
@@ -327,19 +340,29 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             item = event.as_json()
             item["html"] = render_to_string("temporalflow/admin/event_row.html", {"event": event}, request)
             events.append(item)
-        return JsonResponse({
+        closed = run.status != RunStatus.RUNNING
+        body: dict[str, Any] = {
             "run": {
                 "workflow_id": run.workflow_id,
                 "run_id": run.run_id,
                 "status": int(run.status),
                 "status_label": run.get_status_display(),
-                "closed": run.status != RunStatus.RUNNING,
+                "closed": closed,
+                "close_time": run.close_time.isoformat() if run.close_time else None,
                 "history_length": run.next_event_id - 1,
             },
             "events": events,
             "more": more,
             "last_event_id": events[-1]["event_id"] if events else after,
-        })
+            # Pending work changes without events too (retries, heartbeats): sent with every answer.
+            "pending_html": render_to_string("temporalflow/admin/run_pending.html",
+                                             self.pending_context(run, decoder), request),
+        }
+        if closed and not more:
+            body["outcome_html"] = render_to_string(
+                "temporalflow/admin/run_outcome.html",
+                {"opts": self.opts, "outcome": self._outcome(self._close_event(run), decoder)}, request)
+        return JsonResponse(body)
 
     # --- actions on one run ---------------------------------------------------------------------
 

@@ -13,7 +13,12 @@ const table = {
 const status = {dataset: {status: "1"}, textContent: "Running"};
 const length = {textContent: ""};
 const live = {textContent: "live"};
-const byId = {"tf-history": table, "tf-run-status": status, "tf-history-length": length, "tf-live": live};
+const closeTime = {textContent: "-"};
+const pending = {innerHTML: "old pending"};
+const outcome = {innerHTML: ""};
+const actions = {hidden: false};
+const byId = {"tf-history": table, "tf-run-status": status, "tf-history-length": length, "tf-live": live,
+              "tf-close-time": closeTime, "tf-pending": pending, "tf-outcome-slot": outcome, "tf-actions": actions};
 global.document = {getElementById: (id) => byId[id] || null};
 global.window = {
   setTimeout: setTimeout, clearTimeout: clearTimeout,
@@ -32,7 +37,9 @@ const check = setInterval(() => {
   if (fetched.length === last) {
     clearInterval(check);
     console.log(JSON.stringify({fetched, rows, status: status.textContent, length: length.textContent,
-                                live: live.textContent, lastEventId: table.dataset.lastEventId}));
+                                live: live.textContent, lastEventId: table.dataset.lastEventId,
+                                closeTime: closeTime.textContent, pending: pending.innerHTML,
+                                outcome: outcome.innerHTML, actionsHidden: actions.hidden}));
   }
   last = fetched.length;
 }, 300);

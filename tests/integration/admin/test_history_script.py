@@ -52,3 +52,7 @@ def test_script_appends_new_events_follows_pages_and_stops_when_closed(
     assert ids == list(range(3, total + 1))
     assert result["status"] == "Completed" and result["length"] == total and "complete" in result["live"]
     assert result["lastEventId"] == str(total)
+    # The closed run's outcome and (empty) pending work replace the page's sections; the actions go.
+    assert 'id="tf-outcome"' in result["outcome"] and "hello eve" in result["outcome"]
+    assert result["pending"].strip() == "" and result["actionsHidden"] is True
+    assert result["closeTime"] == run.close_time.isoformat()

@@ -173,6 +173,10 @@ def test_events_feed_returns_only_later_events_and_grows(operator_http: HttpClie
     ids = [e["event_id"] for e in everything["events"]]
     assert ids == list(range(1, run.next_event_id)) and everything["run"]["closed"] is False
     assert everything["more"] is False and everything["last_event_id"] == ids[-1]
+    # Pending work comes along as HTML; the outcome only once the run is closed.
+    activity = ActivityTask.objects.get(run=run)
+    assert f'data-activity-id="{activity.activity_id}"' in everything["pending_html"]
+    assert 'class="tf-timer"' in everything["pending_html"] and "outcome_html" not in everything
     later = operator_http.get(url, {"after": ids[-3]}).json()
     assert [e["event_id"] for e in later["events"]] == ids[-2:]
     assert operator_http.get(url, {"after": ids[-1]}).json()["events"] == []
@@ -194,6 +198,7 @@ def test_events_feed_reports_closed_runs(operator_http: HttpClient, three_runs: 
     data = operator_http.get(page(three_runs["done"].pk, "events/"), {"after": 1}).json()
     assert data["run"]["closed"] is True and data["run"]["status_label"] == "Completed"
     assert data["events"][-1]["event_type"] == "WorkflowExecutionCompleted"
+    assert "hello alice" in data["outcome_html"] and data["pending_html"].strip() == ""
 
 
 def test_pages_need_view_permission(three_runs: dict[str, WorkflowRun]) -> None:
