@@ -500,3 +500,13 @@ def test_nul_characters_are_400_on_every_database(api: APIClient) -> None:
     nul_args = api.post(f"/api/workflows/{wid}/signal/", {"name": "add", "args": ["a\x00b"]}, format="json")
     assert nul_args.status_code == 200  # arguments are payloads (base64), any JSON string is fine
     assert WorkflowRun.objects.count() == 1
+
+
+def test_workflow_ids_with_slashes(api: APIClient) -> None:
+    started = start(api, new_task_queue(), workflow_id="order/42/shipping")
+    assert api.get("/api/workflows/order/42/shipping/").json()["run_id"] == started["run_id"]
+    assert api.post("/api/workflows/order/42/shipping/signal/", {"name": "add", "args": ["x"]}, format="json"
+                    ).status_code == 200
+    assert event_types(api, "order/42/shipping")[-1] == "WorkflowExecutionSignaled"
+    assert api.get("/api/workflows/order/42/shipping/result/", {"timeout": 0}).status_code == 202
+    assert_error(api.get("/api/workflows/order/42/"), 404, "not_found")
