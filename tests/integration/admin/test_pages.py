@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from temporalflow.client import SyncClient
@@ -177,6 +179,10 @@ def test_events_feed_returns_only_later_events_and_grows(operator_http: HttpClie
     activity = ActivityTask.objects.get(run=run)
     assert f'data-activity-id="{activity.activity_id}"' in everything["pending_html"]
     assert 'class="tf-timer"' in everything["pending_html"] and "outcome_html" not in everything
+    # One poll: session, user, its permissions (2), run, events, activities, timers.
+    with CaptureQueriesContext(connection) as queries:
+        operator_http.get(url, {"after": ids[-1]})
+    assert len(queries) <= 8, [q["sql"] for q in queries]
     later = operator_http.get(url, {"after": ids[-3]}).json()
     assert [e["event_id"] for e in later["events"]] == ids[-2:]
     assert operator_http.get(url, {"after": ids[-1]}).json()["events"] == []
