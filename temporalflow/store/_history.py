@@ -70,23 +70,30 @@ class _HistoryWrites(_StoreBase):
         assert n >= 1, "use _append_locked to schedule a task without an event"
         now = self._now_sql()
         sticky = repr(float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT))
+        # "A task this append schedules is started for claim_for" (its run is sticky to it).
+        mine, mine_params = ("sticky_identity = %s", [claim_for] * 4) if claim_for else ("FALSE", [])
         # SET expressions see the row's old values (standard SQL, and SQLite).
         sql = (
             f"UPDATE {RUN} SET "
-            f"next_event_id = next_event_id + {int(n)} + (CASE WHEN wft_state = 0 THEN 1 ELSE 0 END), "
+            f"next_event_id = next_event_id + {int(n)} + (CASE WHEN wft_state = 0 THEN "
+            f"(CASE WHEN {mine} THEN 2 ELSE 1 END) ELSE 0 END), "
             f"wft_dirty = (CASE WHEN wft_state = 2 THEN TRUE ELSE wft_dirty END), "
             f"wft_scheduled_event_id = (CASE WHEN wft_state = 0 THEN next_event_id + {int(n)} "
             f"ELSE wft_scheduled_event_id END), "
+            f"wft_started_event_id = (CASE WHEN wft_state = 0 AND {mine} THEN next_event_id + {int(n)} + 1 "
+            f"ELSE wft_started_event_id END), "
+            f"wft_lease_until = (CASE WHEN wft_state = 0 AND {mine} THEN {now} + task_timeout "
+            f"ELSE wft_lease_until END), "
             f"wft_visible_at = (CASE WHEN wft_state = 0 THEN {now} ELSE wft_visible_at END), "
             f"wft_attempt = (CASE WHEN wft_state = 0 THEN 1 ELSE wft_attempt END), "
             f"sticky_until = (CASE WHEN wft_state = 0 AND sticky_identity <> '' THEN {now} + {sticky} "
             f"ELSE sticky_until END), "
-            f"wft_state = (CASE WHEN wft_state = 0 THEN 1 ELSE wft_state END)"
+            f"wft_state = (CASE WHEN wft_state = 0 THEN (CASE WHEN {mine} THEN 2 ELSE 1 END) ELSE wft_state END)"
             f"{extra_set} "
             f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
             f"RETURNING {_RUN_COLS}, {now} AS now"
         )
-        cur.execute(sql, [*extra_params, *target_params])
+        cur.execute(sql, [*mine_params, *extra_params, *target_params])
         if also_send is not None:
             also_send()
         row = _row(cur)
@@ -95,16 +102,26 @@ class _HistoryWrites(_StoreBase):
         now_f = float(row["now"])
         run_pk = row["id"]
         next_id = row["next_event_id"]
-        scheduled = row["wft_state"] == WFT_SCHEDULED and row["wft_scheduled_event_id"] == next_id - 1
-        first_id = next_id - n - (1 if scheduled else 0)
+        # What this statement did to the task: started it for claim_for, scheduled it, or neither.
+        started = bool(claim_for) and row["wft_state"] == WFT_STARTED and row["wft_started_event_id"] == next_id - 1
+        scheduled = started or (row["wft_state"] == WFT_SCHEDULED and row["wft_scheduled_event_id"] == next_id - 1)
+        first_id = next_id - n - (2 if started else 1 if scheduled else 0)
         events = build(first_id, now_f)
         assert len(events) == n, "event count must be known before the ids are reserved"
         lease = None
         if scheduled:
             events.append(_wft_scheduled(row["task_queue"], row["task_timeout"]))
-            if claim_for and row["sticky_identity"] == claim_for:
-                lease = self._start_for(cur, row, next_id - 1, claim_for, now_f)
-                events.append(_wft_started(next_id - 1, claim_for))
+        if started:
+            assert claim_for is not None
+            events.append(_wft_started(first_id + n, claim_for))
+            lease = WorkflowTaskLease(
+                run_pk=run_pk, namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
+                workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=first_id + n,
+                started_event_id=next_id - 1, attempt=row["wft_attempt"],
+                pending_updates=(
+                    self._pending_updates(cur, [run_pk]).get(run_pk, []) if row["updates_waiting"] else []
+                ),
+            )
         written = self._insert_events(cur, run_pk, first_id, now_f, events)
         if lease is not None:
             # What the sticky worker lacks unless something else was appended since its last
@@ -122,28 +139,6 @@ class _HistoryWrites(_StoreBase):
             "lease": lease,
             "run": row,
         }
-
-    def _start_for(
-        self, cur: Any, row: dict[str, Any], scheduled_id: int, identity: str, now: float
-    ) -> WorkflowTaskLease:
-        """Start the just-scheduled task of a locked run for ``identity`` (WorkflowTaskStarted's id is next)."""
-        started_id = row["next_event_id"]
-        cur.execute(
-            f"UPDATE {RUN} SET wft_state = 2, wft_started_event_id = %s, next_event_id = %s, "
-            "wft_lease_until = %s + task_timeout, wft_dirty = FALSE WHERE id = %s",
-            [started_id, started_id + 1, now, row["id"]],
-        )
-        # Keep ``row`` equal to the run as now written (a completion in this transaction reads it).
-        row.update(wft_state=WFT_STARTED, wft_started_event_id=started_id, next_event_id=started_id + 1,
-                   wft_lease_until=now + float(row["task_timeout"]), wft_dirty=False)
-        return WorkflowTaskLease(
-            run_pk=row["id"], namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
-            workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=scheduled_id,
-            started_event_id=started_id, attempt=row["wft_attempt"],
-            pending_updates=(
-                self._pending_updates(cur, [row["id"]]).get(row["id"], []) if row["updates_waiting"] else []
-            ),
-        )
 
     def _append_locked(
         self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]]
