@@ -177,15 +177,18 @@ class _StoreBase:
 
         Django's ``atomic()`` would switch psycopg's autocommit off and on around the block,
         and in pipeline mode each switch waits for the server; here the statements after the
-        last read travel with the COMMIT in a single round trip. In-process wake-ups run once
-        the commit succeeded (see :meth:`_publish`).
+        last read travel with the COMMIT in a single round trip. The wake-ups the block
+        publishes go out as one ``pg_notify`` statement just before the COMMIT, and to this
+        process's subscribers once the commit succeeded (see :meth:`_publish`).
         """
         from psycopg import pq  # PostgreSQL only: psycopg is an optional dependency
 
         conn.ensure_connection()
         raw = conn.connection
         after: list[Callable[[], None]] = []
+        channels: set[str] = set()
         self._local.after_commit = after
+        self._local.channels = channels
         try:
             with conn.wrap_database_errors:
                 try:
@@ -193,6 +196,10 @@ class _StoreBase:
                         self._local.pipeline = pipeline
                         raw.execute("BEGIN")
                         yield
+                        if channels:
+                            unique = sorted(channels)
+                            self.dialect.send_notify(raw.cursor(), unique)
+                            after.append(lambda: notify.hub.publish(unique))
                         raw.execute("COMMIT")
                 except BaseException:
                     if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
@@ -202,6 +209,7 @@ class _StoreBase:
                     self._local.pipeline = None
         finally:
             self._local.after_commit = None
+            self._local.channels = None
         for fn in after:
             fn()
 
@@ -238,8 +246,11 @@ class _StoreBase:
         return time.time()
 
     def _publish(self, cur: Any, channels: Iterable[str]) -> None:
-        notify.publish(self.alias, self.dialect, cur, channels,
-                       on_commit=getattr(self._local, "after_commit", None))
+        pending = getattr(self._local, "channels", None)
+        if pending is not None:
+            pending.update(channels)  # our own transaction sends them all at its commit
+            return
+        notify.publish(self.alias, self.dialect, cur, channels)
 
     def _dt(self, ts: float) -> Any:
         return connections[self.alias].ops.adapt_datetimefield_value(datetime.fromtimestamp(ts, tz=UTC))

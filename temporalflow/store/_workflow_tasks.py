@@ -114,8 +114,8 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         """Claim tasks as :meth:`claim_workflow_tasks` and complete them in the same transaction.
 
         ``run_workflow_tasks(leases)`` is called (in this thread, the claimed runs locked)
-        and returns a completion or None for each lease; each completion is applied in a
-        savepoint, so one the store refuses leaves only its own task started. One commit
+        and returns a completion or None for each lease; a completion the store refuses is
+        refused before it writes anything, so it leaves only its own task started. One commit
         for the whole batch. Returns ``(lease, result or None)`` pairs; a None result
         leaves that started task to the worker's usual path.
         """
@@ -128,7 +128,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 return []
             completions = run_workflow_tasks([lease for lease, _ in claimed])
             return [
-                (lease, None if completion is None else self._complete_in_savepoint(cur, lease, completion, run))
+                (lease, None if completion is None else self._complete_if_valid(cur, lease, completion, run))
                 for (lease, run), completion in zip(claimed, completions, strict=True)
             ]
 
@@ -251,19 +251,19 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             return self._reject_closing(cur, run, lease, now, completion.identity)
         return self._apply_completion(cur, run, lease, completion, cmds, closing, now)
 
-    def _complete_in_savepoint(
+    def _complete_if_valid(
         self, cur: Any, lease: WorkflowTaskLease, completion: WorkflowTaskCompletion,
         run: dict[str, Any] | None = None,
     ) -> CompleteWorkflowTaskResult | None:
-        """Apply a completion inside the current transaction; None (and nothing of it kept) if refused."""
-        cur.execute("SAVEPOINT tf_task")
+        """Apply a completion inside the current transaction; None if the store refuses it.
+
+        No savepoint is needed: a completion is refused (``StoreError``) only before its
+        first write (see :meth:`_apply_completion`), so a refusal leaves nothing behind.
+        """
         try:
-            result = self._complete_in_transaction(cur, lease, completion, run)
+            return self._complete_in_transaction(cur, lease, completion, run)
         except StoreError:
-            cur.execute("ROLLBACK TO SAVEPOINT tf_task")
             return None
-        cur.execute("RELEASE SAVEPOINT tf_task")
-        return result
 
     def complete_activity_and_workflow_task(
         self,
@@ -278,7 +278,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         for ``identity``, ``run_workflow_task(lease)`` is called (in this thread, with the
         run row locked) and the completion it returns is applied before the one commit.
         It returns None to leave the started task to the worker's usual path, as does a
-        completion the store refuses (rolled back to a savepoint: the activity's result is
+        completion the store refuses (refused before it writes: the activity's result is
         kept either way). Returns the lease (None if no task was started for ``identity``)
         and the completion's result (None if it was not applied).
         """
@@ -287,7 +287,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         def then(cur: Any, lease: WorkflowTaskLease, run: dict[str, Any]) -> None:
             completion = run_workflow_task(lease)
             if completion is not None:
-                result = self._complete_in_savepoint(cur, lease, completion, run)
+                result = self._complete_if_valid(cur, lease, completion, run)
                 if result is not None:
                     applied.append(result)
 
@@ -327,6 +327,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         closing: Any,
         now: float,
     ) -> CompleteWorkflowTaskResult:
+        """Write a completion's effects. Every check that can refuse it runs before the first write."""
         run_pk = run["id"]
         identity = completion.identity
         ns, queue = run["namespace"], run["task_queue"]

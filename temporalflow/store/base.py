@@ -354,7 +354,7 @@ class Store(Protocol):
         """Claim tasks as :meth:`claim_workflow_tasks` and complete them in the same transaction.
 
         The store calls ``run_workflow_tasks(leases)`` with the claimed runs locked; each
-        completion it returns (or None) is applied in a savepoint, and the batch commits
+        completion it returns (or None) is applied (or refused, writing nothing), and the batch commits
         once. A None result in the returned ``(lease, result)`` pairs leaves that started
         task to the worker's usual path (it was not completed, or the store refused it).
         """
@@ -403,7 +403,8 @@ class Store(Protocol):
         Like ``complete_activity_task(..., claim_workflow_task=True)``, but when a task is
         started for ``identity`` the store calls ``run_workflow_task(lease)`` with the run
         row locked and applies the completion it returns before committing once. None from
-        it (or a completion the store refuses) leaves the started task to the worker.
+        it (or a completion the store refuses, which writes nothing) leaves the started task
+        to the worker.
         Returns ``(lease or None, the completion's result or None)``.
         """
 

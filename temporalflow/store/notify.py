@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections, transaction
@@ -300,25 +300,19 @@ hub = Hub()
 """The process-wide hub."""
 
 
-def publish(
-    alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str],
-    on_commit: list[Callable[[], None]] | None = None,
-) -> None:
-    """Announce ``channels`` for the current transaction on ``alias``.
+def publish(alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str]) -> None:
+    """Announce ``channels`` for the current Django transaction on ``alias``.
 
     Sends the cross-process notification inside the transaction (PostgreSQL
-    delivers it at commit) and wakes same-process subscribers on commit: through
-    Django's ``transaction.on_commit``, or, for a transaction the store runs itself,
-    by appending to its ``on_commit`` list.
+    delivers it at commit) and wakes same-process subscribers on commit
+    (``transaction.on_commit``). The store's own PostgreSQL transactions batch
+    their channels and do the same at their commit.
     """
     unique = sorted(set(channels))
     if not unique:
         return
     dialect.send_notify(cursor, unique)
-    if on_commit is not None:
-        on_commit.append(lambda: hub.publish(unique))
-    else:
-        transaction.on_commit(lambda: hub.publish(unique), using=alias)
+    transaction.on_commit(lambda: hub.publish(unique), using=alias)
 
 
 def subscribe(channel: str, alias: str | None = None) -> LocalSubscription:
