@@ -203,7 +203,10 @@ class _StoreBase:
                         raw.execute("COMMIT")
                 except BaseException:
                     if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
-                        raw.rollback()
+                        try:
+                            raw.rollback()
+                        except Exception:  # noqa: BLE001 - a broken connection: the caller replaces it
+                            pass  # the original error is the one to report
                     raise
                 finally:
                     self._local.pipeline = None
