@@ -80,8 +80,19 @@ def _loads(value: Any) -> Any:
 def _rows(cur: Any) -> list[dict[str, Any]]:
     # fetchall() first: in pipeline mode the description arrives with the result.
     fetched = cur.fetchall()
-    cols = [c[0] for c in cur.description]
+    if not fetched:
+        return []
+    cols = _column_names(cur)
     return [dict(zip(cols, r, strict=True)) for r in fetched]
+
+
+def _column_names(cur: Any) -> list[str]:
+    """The result's column names. psycopg's ``description`` builds a typed Column object per
+    column on every access; the result's field names are all a row dict needs."""
+    result = getattr(getattr(cur, "cursor", None), "pgresult", None)
+    if result is not None:
+        return [result.fname(i).decode() for i in range(result.nfields)]
+    return [c[0] for c in cur.description]
 
 
 def _row(cur: Any) -> dict[str, Any] | None:
