@@ -71,6 +71,32 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def database_latency(samples: int = 300) -> tuple[float, float]:
+    """Median milliseconds of a durable one-row commit and of a ``SELECT 1`` round trip.
+
+    Latency-bound figures (B above all) follow these from hour to hour on a shared machine.
+    """
+    import statistics
+    import time
+
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1), connect_timeout=5) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_latency_probe (x int)")
+        conn.commit()
+        commits, trips = [], []
+        for _ in range(samples):
+            t = time.perf_counter()
+            conn.execute("INSERT INTO bench_latency_probe VALUES (1)")
+            conn.commit()
+            commits.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            trips.append(time.perf_counter() - t)
+        conn.rollback()
+        conn.execute("DROP TABLE bench_latency_probe")
+        conn.commit()
+    return statistics.median(commits) * 1000, statistics.median(trips) * 1000
+
+
 def machine_facts() -> dict[str, str]:
     """Machine and version facts for RESULTS.md."""
     import django
@@ -79,7 +105,10 @@ def machine_facts() -> dict[str, str]:
     with pg_connect() as conn:
         settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]
                     for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers")}
+    commit_ms, round_trip_ms = database_latency()
     return {
+        "commit_ms": f"{commit_ms:.3f}",
+        "round_trip_ms": f"{round_trip_ms:.3f}",
         "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
         "cpu": _cpu_model(),
         "free": free,
