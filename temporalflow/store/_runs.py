@@ -284,7 +284,7 @@ class _RunsMixin(_HistoryWrites):
     ) -> tuple[dict[str, Any] | None, float, int | None]:
         """The workflow id's latest run (locked), now, and on PostgreSQL the new run's row id.
 
-        On PostgreSQL the three reads share one round trip (they are sent before any is read).
+        On PostgreSQL the reads share one round trip (both are sent before either is read).
         """
         if self.dialect.vendor != "postgresql" or self.clock is not None:
             try:
@@ -298,9 +298,9 @@ class _RunsMixin(_HistoryWrites):
             f"{self.dialect.lock_suffix()}",
             [namespace, workflow_id],
         )
-        id_cur.execute(f"SELECT nextval(pg_get_serial_sequence('{RUN}', 'id'))")
-        now = self._now(cur)  # this read waits for all three
-        return _row(latest_cur), now, int(id_cur.fetchone()[0])
+        id_cur.execute(f"SELECT nextval(pg_get_serial_sequence('{RUN}', 'id')), {self._now_sql()}")
+        new_pk, now = id_cur.fetchone()  # this read waits for both statements
+        return _row(latest_cur), float(now), int(new_pk)
 
     def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> RunInfo:
         """The run (the latest of the workflow id when ``run_id`` is None); ``RunNotFound``."""
