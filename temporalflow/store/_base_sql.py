@@ -87,8 +87,11 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
 
 
 def _column_names(cur: Any) -> list[str]:
-    """The result's column names. psycopg's ``description`` builds a typed Column object per
-    column on every access; the result's field names are all a row dict needs."""
+    """The result's column names.
+
+    psycopg's ``description`` builds a typed Column object per column on every access; the
+    result's field names are all a row dict needs.
+    """
     result = getattr(getattr(cur, "cursor", None), "pgresult", None)
     if result is not None:
         return [result.fname(i).decode() for i in range(result.nfields)]
