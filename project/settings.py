@@ -18,6 +18,7 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 
 INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves HTTP and WebSockets (project.asgi)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "temporalflow",
+    "channels",  # after temporalflow: its own runworker command must not shadow temporalflow's
     "project.demo",
 ]
 
@@ -59,6 +61,16 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+# The run socket follows runs through the store's wake-ups and needs no channel layer; one is
+# configured for other consumers: in-memory (one process) by default, Redis across processes.
+CHANNEL_LAYERS = (
+    {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                 "CONFIG": {"hosts": [os.environ["REDIS_URL"]]}}}
+    if os.environ.get("REDIS_URL")
+    else {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+)
 
 
 _SQLITE_OPTIONS = {

@@ -36,6 +36,27 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$py" -m venv "$VENV" || die "could not create the virtualenv at $VENV"
 fi
 
+# The browser of the e2e browser test (tests/e2e/test_browser.py): Debian's chromium, installed
+# only when it is missing and we are root with apt-get; otherwise that test skips itself.
+# TEMPORALFLOW_NO_BROWSER=1 leaves it out.
+ensure_browser() {
+    [[ "${TEMPORALFLOW_NO_BROWSER:-0}" == "1" ]] && return 0
+    command -v chromium >/dev/null 2>&1 && return 0
+    [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1 || return 0
+    echo "bootstrap: installing chromium (apt-get) for the browser test ..."
+    mkdir -p "$VENV"
+    exec 8>"$VENV/.browser.lock"
+    flock 8
+    command -v chromium >/dev/null 2>&1 && return 0
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+            >"$VENV/browser-install.log" 2>&1; then
+        echo "bootstrap: WARNING: chromium could not be installed (log: $VENV/browser-install.log);" \
+             "the browser test will skip" >&2
+    fi
+}
+ensure_browser
+
 # What the install depends on: requirements.txt and the package's own metadata
 # (dependencies/extras), not pyproject's tool configuration.
 wanted="$(
