@@ -13,9 +13,10 @@ Protocol (server to client, JSON text frames):
 
 The client sends nothing. Refusals: the handshake is accepted and the socket closed
 at once, before any frame, with 4401 (anonymous), 4403 (not an active staff user with
-``temporalflow.view_workflowrun``), 4404 (no such run, or the run was deleted) or
-4400 (``after`` is not a non-negative integer). A foreign ``Origin`` is refused by the
-project's ``AllowedHostsOriginValidator`` before the consumer runs.
+``temporalflow.view_workflowrun``), 4404 (no such run) or 4400 (``after`` is not a
+non-negative integer). Later, 4403 when the user lost that right (checked every
+``pending_refresh`` seconds) and 4404 when the run was deleted. A foreign ``Origin`` is
+refused by the project's ``AllowedHostsOriginValidator`` before the consumer runs.
 
 Following a run across processes needs no channel layer: the consumer subscribes
 to the store's wake-up channel ``run:{pk}`` (every append to the run publishes it; on
@@ -34,6 +35,8 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 
 from temporalflow.channels.feed import RunFeed, can_view_runs
 from temporalflow.models import WorkflowRun
@@ -54,7 +57,9 @@ class RunHistoryConsumer(AsyncJsonWebsocketConsumer):
 
     Attributes:
         pending_refresh: Seconds between re-reads of pending activities and timers while
-            no event arrives (retries and heartbeats change them without events).
+            no event arrives (retries and heartbeats change them without events). The
+            user's right to view runs is checked again as often: a user deactivated, or
+            whose permission was revoked, is disconnected with 4403.
     """
 
     pending_refresh = 5.0
@@ -101,10 +106,17 @@ class RunHistoryConsumer(AsyncJsonWebsocketConsumer):
             return CLOSE_NOT_FOUND, None
         return None, feed
 
+    def _read(self, feed: RunFeed, refresh: bool) -> dict[str, Any] | None:
+        if refresh:
+            current = get_user_model()._default_manager.filter(pk=self.scope["user"].pk).first()
+            if current is None or not can_view_runs(current):
+                raise PermissionDenied
+        return feed.read(refresh)
+
     async def _follow(self, feed: RunFeed) -> None:
         # Subscribe before the first read: an append committed in between still wakes us.
         subscription = notify.subscribe(f"run:{feed.pk}")
-        read = database_sync_to_async(feed.read)
+        read = database_sync_to_async(self._read)
         loop = asyncio.get_running_loop()
         refresh_at = loop.time() + self.pending_refresh
         try:
@@ -113,9 +125,12 @@ class RunHistoryConsumer(AsyncJsonWebsocketConsumer):
                 if refresh:
                     refresh_at = loop.time() + self.pending_refresh
                 try:
-                    message = await read(refresh)
+                    message = await read(feed, refresh)
                 except WorkflowRun.DoesNotExist:
                     await self.close(CLOSE_NOT_FOUND)
+                    return
+                except PermissionDenied:
+                    await self.close(CLOSE_FORBIDDEN)
                     return
                 if message is not None:
                     await self.send_json(message)

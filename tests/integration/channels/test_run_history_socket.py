@@ -212,3 +212,25 @@ async def test_a_bad_after_is_refused_with_4400(
     session = await make_user("watcher", VIEW)
     await _expect_refused(communicator(asgi_application, f"/ws/temporalflow/runs/1/?after={after}", session),
                           CLOSE_BAD_REQUEST)
+
+
+async def test_a_user_who_loses_the_permission_is_disconnected(
+    tf_client: Client, make_user: Any, asgi_application: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.contrib.auth.models import Permission, User
+
+    from temporalflow.channels.consumers import RunHistoryConsumer
+
+    monkeypatch.setattr(RunHistoryConsumer, "pending_refresh", 0.2)
+    session = await make_user("leaver", VIEW)
+    async with Worker(tf_client, task_queue=new_task_queue(), workflows=[ChatWorkflow]) as worker:
+        _, run = await _waiting_run(tf_client, worker.task_queue)
+        comm = communicator(asgi_application, _path(run.pk), session)
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from(timeout=5))["type"] == "history"
+        await sync_to_async(
+            lambda: User.objects.get(username="leaver").user_permissions.remove(
+                Permission.objects.get(content_type__app_label="temporalflow", codename="view_workflowrun")),
+            thread_sensitive=True)()
+        assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+        await comm.disconnect()
