@@ -4,6 +4,7 @@ SQLite by default (``var/db.sqlite3``); PostgreSQL when ``DATABASE_URL`` is set,
 e.g. ``postgres://postgres@127.0.0.1:5432/temporalflow``.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -17,6 +18,11 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-m
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 
+# HTTP and database metrics at /metrics, beside temporalflow's engine metrics (the metrics extra;
+# django-prometheus 2.5 declares Django<6.1, so the Django 6.1 environment may not have it).
+PROMETHEUS = importlib.util.find_spec("django_prometheus") is not None
+_PROMETHEUS = ["django_prometheus"] if PROMETHEUS else []
+
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves HTTP and WebSockets (project.asgi)
     "django.contrib.admin",
@@ -28,12 +34,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    *_PROMETHEUS,
     "temporalflow",
     "channels",  # after temporalflow: its own runworker command must not shadow temporalflow's
     "project.demo",
 ]
 
 MIDDLEWARE = [
+    *[f"{app}.middleware.PrometheusBeforeMiddleware" for app in _PROMETHEUS],  # first: HTTP metrics
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -41,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    *[f"{app}.middleware.PrometheusAfterMiddleware" for app in _PROMETHEUS],  # last
 ]
 
 ROOT_URLCONF = "project.urls"

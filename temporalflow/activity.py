@@ -192,6 +192,11 @@ class _ActivityLoggerAdapter(logging.LoggerAdapter):
         }
         extra = dict(kwargs.get("extra") or {})
         extra.setdefault("temporal_activity", details)
+        # Flat fields too (as workflow.logger's), for structured logs: temporalflow.logging.JSONFormatter.
+        for key, value in (("workflow_id", i.workflow_id), ("run_id", i.workflow_run_id),
+                           ("activity_id", i.activity_id), ("activity_type", i.activity_type),
+                           ("workflow_type", i.workflow_type), ("attempt", i.attempt), ("namespace", i.namespace)):
+            extra.setdefault(key, value)
         kwargs["extra"] = extra
         return f"{msg} ({dict(details)})", kwargs
 

@@ -11,5 +11,6 @@ class TemporalflowConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks."""
-        from temporalflow import checks  # noqa: F401  (registers on import)
+        """Register the system checks, and the engine metrics (a no-op without prometheus_client)."""
+        # Both register on import (metrics: its collectors, in prometheus_client's default registry).
+        from temporalflow import checks, metrics  # noqa: F401

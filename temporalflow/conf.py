@@ -71,6 +71,17 @@ class Settings:
     frozen worker (SIGSTOP, a VM pause) holding a run's row lock is cut off after this long
     instead of blocking the run until it wakes. The engine's own transactions take milliseconds."""
 
+    WORKER_METRICS_PORT: int | None = None
+    """Port on which every ``manage.py runworker`` serves Prometheus metrics at ``/metrics``
+    (``--metrics-port`` overrides it); None: no metrics server. Needs the ``metrics`` extra."""
+
+    WORKER_METRICS_ADDR: str = "0.0.0.0"
+    """Address the worker's metrics server binds (``--metrics-addr`` overrides it)."""
+
+    METRICS_BACKLOG_INTERVAL: float = 5.0
+    """Seconds a process reuses its last task-queue backlog figures (``temporalflow_task_queue_backlog``)
+    before a scrape counts the scheduled tasks in the database again."""
+
     @classmethod
     def known_keys(cls) -> list[str]:
         """Every key ``TEMPORALFLOW`` may contain."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from temporalflow import metrics
 from temporalflow.client._errors import (
     WorkflowContinuedAsNewError,
     WorkflowFailureError,
@@ -209,9 +210,12 @@ class Ops:
             cron_schedule=opts.get("cron_schedule") or "",
         )
         try:
-            return self.store.start_workflow(request)
+            result = self.store.start_workflow(request)
         except sb.RunAlreadyStarted as err:
             raise WorkflowAlreadyStartedError(id, workflow_type, run_id=err.run_id) from None
+        if result.started:
+            metrics.workflow_started(self.namespace, task_queue, workflow_type)
+        return result
 
     # --- run lookups --------------------------------------------------------------
 

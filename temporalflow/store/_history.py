@@ -7,9 +7,13 @@ rescheduling a failed, timed-out or rejected workflow task, and closing a run
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from django.db import transaction
+
+from temporalflow import metrics
 from temporalflow.conf import settings
 from temporalflow.core.events import EventType
 from temporalflow.store._base_sql import (
@@ -231,6 +235,14 @@ class _HistoryWrites(_StoreBase):
         self._insert_events(cur, run["id"], eid, now, [event])
         extra = self._drop_run_rows(cur, run["id"], answer_queries=answer_queries)
         self._publish(cur, [f"run:{run['id']}", f"closed:{run['id']}", *extra, *channels])
+        if metrics.ENABLED:  # counted once the close is committed
+            count = functools.partial(metrics.workflow_closed, run["namespace"], run["task_queue"],
+                                      run["workflow_type"], status.name.lower())
+            after = getattr(self._local, "after_commit", None)
+            if after is not None:
+                after.append(count)
+            else:
+                transaction.on_commit(count, using=self.alias)
 
     def _drop_run_rows(
         self, cur: Any, run_pk: int, *, answer_queries: dict[str, Any] | None = None

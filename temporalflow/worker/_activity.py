@@ -11,12 +11,14 @@ import contextvars
 import ctypes
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalflow import activity as activity_api
+from temporalflow import metrics
 from temporalflow.core.definitions import ActivityDefinition
 from temporalflow.core.info import ActivityInfo
 from temporalflow.core.payload import payloads_from_json, payloads_size, payloads_to_json
@@ -24,6 +26,12 @@ from temporalflow.exceptions import ApplicationError, CancelledError
 from temporalflow.store import base as sb
 
 logger = logging.getLogger("temporalflow.worker")
+
+
+def _log_extra(lease: sb.ActivityTaskLease) -> dict[str, Any]:
+    """Structured-log fields of a worker line about one activity attempt."""
+    return {"workflow_id": lease.workflow_id, "run_id": lease.run_id, "activity_id": lease.activity_id,
+            "activity_type": lease.activity_type, "attempt": lease.attempt, "namespace": lease.namespace}
 
 
 class ActivityRegistry:
@@ -168,6 +176,8 @@ class ActivityRunner:
     async def _execute(self, attempt: _Attempt) -> None:
         lease = attempt.lease
         pc = self.converter.payload_converter
+        metrics.activity_started(lease)
+        t0 = time.perf_counter()
         try:
             defn = self.registry.get(lease.activity_type)
             if defn.name is None:
@@ -202,6 +212,7 @@ class ActivityRunner:
 
                 fut = asyncio.get_running_loop().run_in_executor(self.executor, in_thread)
                 result = await asyncio.shield(fut)
+            metrics.activity_executed(lease, time.perf_counter() - t0)
             payloads = payloads_to_json(pc.to_payloads([result]))
             size = payloads_size(payloads)
             if size > self.payload_size_limit:
@@ -209,6 +220,13 @@ class ActivityRunner:
                     f"result of activity {lease.activity_type} is {size} bytes, over the payload size limit of "
                     f"{self.payload_size_limit} bytes", type="PayloadSizeError", non_retryable=True)
         except BaseException as err:  # noqa: BLE001 - every outcome is reported
+            if not isinstance(err, asyncio.CancelledError | CancelledError):
+                metrics.activity_executed(lease, time.perf_counter() - t0)
+                metrics.activity_failed(lease)
+                # temporalio's wording, so log-based alerts keep working after the move.
+                logger.warning("Completing activity as failed (activity %s (%s) of workflow %s, attempt %d)",
+                               lease.activity_id, lease.activity_type, lease.workflow_id, lease.attempt,
+                               exc_info=err, extra=_log_extra(lease))
             await self._report_error(attempt, err)
             if isinstance(err, asyncio.CancelledError) and not attempt.ctx.cancelled.is_set():
                 raise
@@ -226,11 +244,11 @@ class ActivityRunner:
                                           self.identity, reserved)
         except sb.StaleTask:
             logger.info("Activity %s (%s) completed after losing its lease; result dropped",
-                        lease.activity_id, lease.activity_type)
+                        lease.activity_id, lease.activity_type, extra=_log_extra(lease))
         except Exception:
             # The outcome is lost; the attempt's lease expires and it runs again (at-least-once).
             logger.warning("Could not report the result of activity %s (%s); it will run again after its timeout",
-                           lease.activity_id, lease.activity_type, exc_info=True)
+                           lease.activity_id, lease.activity_type, exc_info=True, extra=_log_extra(lease))
         finally:
             if reserved:
                 self.on_workflow_task(lease.run_id, next_task, task_result)
@@ -239,7 +257,7 @@ class ActivityRunner:
         lease = attempt.lease
         if attempt.lost_lease:
             logger.info("Activity %s (%s) lost its lease; its outcome is dropped", lease.activity_id,
-                        lease.activity_type)
+                        lease.activity_type, extra=_log_extra(lease))
             return
         cancelled = isinstance(err, asyncio.CancelledError | CancelledError)
         try:
@@ -257,10 +275,11 @@ class ActivityRunner:
             failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
             await self.db(self.store.fail_activity_task, lease.token, failure, self.identity)
         except sb.StaleTask:
-            logger.info("Activity %s (%s) failed after losing its lease", lease.activity_id, lease.activity_type)
+            logger.info("Activity %s (%s) failed after losing its lease", lease.activity_id, lease.activity_type,
+                        extra=_log_extra(lease))
         except Exception:
             logger.warning("Could not report the failure of activity %s (%s); it will run again after its timeout",
-                           lease.activity_id, lease.activity_type, exc_info=True)
+                           lease.activity_id, lease.activity_type, exc_info=True, extra=_log_extra(lease))
 
     # --- heartbeats ---------------------------------------------------------
 
@@ -295,7 +314,8 @@ class ActivityRunner:
             self.cancel(attempt, "lost lease")
             return
         except Exception:
-            logger.warning("Heartbeat of activity %s failed", attempt.lease.activity_id, exc_info=True)
+            logger.warning("Heartbeat of activity %s failed", attempt.lease.activity_id, exc_info=True,
+                           extra=_log_extra(attempt.lease))
             return
         if result.cancel_requested:
             self.cancel(attempt, "CANCELLED")

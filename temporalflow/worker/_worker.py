@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from temporalflow import metrics
 from temporalflow.conf import settings
 from temporalflow.store import base as sb
 from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
@@ -202,6 +203,7 @@ class Worker:
         if self._run_timers:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="temporalflow-timers"))
         self._loops.append(asyncio.create_task(self._poller_registry_loop(), name="temporalflow-pollers"))
+        metrics.register_worker(id(self), self._namespace, self._task_queue, self._metrics_snapshot)
         logger.info("Worker %s polling task queue %r (namespace %r)", self._identity, self._task_queue,
                     self._namespace)
         try:
@@ -230,7 +232,16 @@ class Worker:
         if self._run_task is not None:
             await self._run_task
 
+    def _metrics_snapshot(self) -> tuple[int, int, int, int, int, int, int]:
+        """Sticky cache and slot figures for ``temporalflow.metrics`` (read when metrics are scraped)."""
+        wf = self._workflows is not None
+        act = self._activities is not None
+        return (self._cache.hits, self._cache.misses, len(self._cache),
+                self._max_wft - self._wft_slots.free if wf else 0, self._max_wft if wf else 0,
+                self._max_act - self._act_slots.free if act else 0, self._max_act if act else 0)
+
     async def _finish(self) -> None:
+        metrics.unregister_worker(id(self))
         self._stopping = True
         for task in self._loops:
             task.cancel()

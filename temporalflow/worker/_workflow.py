@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from temporalflow import metrics
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
 from temporalflow.core.definitions import WorkflowDefinition
@@ -22,6 +24,12 @@ from temporalflow.exceptions import ApplicationError
 from temporalflow.store import base as sb
 
 logger = logging.getLogger("temporalflow.worker")
+
+
+def _log_extra(lease: sb.WorkflowTaskLease | sb.QueryTask) -> dict[str, Any]:
+    """Structured-log fields of a worker line about one run."""
+    return {"workflow_id": lease.workflow_id, "run_id": lease.run_id, "workflow_type": lease.workflow_type,
+            "namespace": lease.namespace}
 
 
 class WorkflowRegistry:
@@ -174,7 +182,8 @@ class WorkflowTaskRunner:
             # As Temporal does: a run past the history limit is terminated, not left stuck.
             self.cache.evict(lease.run_id)
             logger.warning("Terminating workflow %s (run %s): history of %d events exceeds the limit of %d",
-                           lease.workflow_id, lease.run_id, lease.started_event_id, self.history_limit)
+                           lease.workflow_id, lease.run_id, lease.started_event_id, self.history_limit,
+                           extra=_log_extra(lease))
             try:
                 await self.db(self.store.terminate, lease.namespace, lease.workflow_id, lease.run_id,
                               "Workflow history count exceeds limit.", None, self.identity)
@@ -196,7 +205,7 @@ class WorkflowTaskRunner:
             self.on_eager_activities([], reserved)
             self.cache.evict(lease.run_id)
             logger.info("Workflow task for %s (run %s) was no longer current; dropped", lease.workflow_id,
-                        lease.run_id)
+                        lease.run_id, extra=_log_extra(lease))
             return None
         except BaseException:
             self.on_eager_activities([], reserved)
@@ -209,6 +218,7 @@ class WorkflowTaskRunner:
         """Record the task's failure (it is retried with backoff); the cached run goes."""
         self.cache.evict(lease.run_id)
         self._log_task_failure(lease, completion)
+        metrics.workflow_task_failed(lease, completion.cause)
         try:
             await self.db(self.store.fail_workflow_task, lease, completion.cause, completion.failure,
                           self.identity)
@@ -222,6 +232,8 @@ class WorkflowTaskRunner:
         """The store accepted ``completion``: start the eager activities, keep or drop the run."""
         self.on_eager_activities(result.activity_leases, reserved)
         if result.rejected or result.run_closed:
+            if result.run_closed and not result.rejected:
+                metrics.workflow_closed_by_commands(lease, completion.commands)
             self.cache.evict(lease.run_id)
         else:
             driver.mark_unmatched(completion)
@@ -371,7 +383,7 @@ class WorkflowTaskRunner:
             except (CacheInvalidError, HistoryGapError) as err:
                 self.cache.evict(lease.run_id)
                 if attempt == 1:
-                    logger.debug("rebuilding run %s from history: %s", lease.run_id, err)
+                    logger.debug("rebuilding run %s from history: %s", lease.run_id, err, extra=_log_extra(lease))
                     driver = None
                     continue
                 return self._failure(err, "WorkflowWorkerUnhandledFailure"), driver
@@ -385,6 +397,7 @@ class WorkflowTaskRunner:
 
         Only :class:`CacheInvalidError` and :class:`HistoryGapError` escape: the caller rebuilds the run.
         """
+        t0 = time.perf_counter()
         try:
             completion = await self._in_thread(
                 lambda: driver.process(events, current_started_event_id=lease.started_event_id,
@@ -399,6 +412,7 @@ class WorkflowTaskRunner:
             return self._failure(err, "WorkflowWorkerUnhandledFailure")
         except Exception as err:
             return self._failure(err, "WorkflowWorkerUnhandledFailure")
+        metrics.workflow_task_activated(lease, time.perf_counter() - t0)
         if completion is None:
             err = RuntimeError(f"workflow task {lease.started_event_id} not found in the history")
             return self._failure(err, "WorkflowWorkerUnhandledFailure")
@@ -454,7 +468,7 @@ class WorkflowTaskRunner:
         try:
             await self.db(self.store.answer_query, query.query_id, answer)
         except sb.StoreError:
-            logger.debug("query %s could not be answered (gone)", query.query_id)
+            logger.debug("query %s could not be answered (gone)", query.query_id, extra=_log_extra(query))
 
     async def _query(self, query: sb.QueryTask) -> sb.QueryAnswer:
         driver = self.cache.get(query.run_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from temporalflow import metrics
 from temporalflow.client import Client
 from temporalflow.conf import settings
 from temporalflow.discovery import discover
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--identity", default=None)
         parser.add_argument("--database", default=None, help="Django database alias.")
         parser.add_argument("--namespace", default=None)
+        parser.add_argument("--metrics-port", type=int, default=None,
+                            help="Serve Prometheus metrics at http://<addr>:PORT/metrics "
+                                 "(default: TEMPORALFLOW['WORKER_METRICS_PORT']; needs the metrics extra).")
+        parser.add_argument("--metrics-addr", default=None,
+                            help="Address of the metrics server (default: TEMPORALFLOW['WORKER_METRICS_ADDR']).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Discover definitions, then run until a stop signal."""
@@ -42,6 +48,14 @@ class Command(BaseCommand):
             raise CommandError("no workflows or activities found: add a workflows.py / activities.py module to an "
                                "installed app, or list modules in TEMPORALFLOW['WORKFLOW_MODULES']")
         queues = options["task_queues"] or [settings.DEFAULT_TASK_QUEUE]
+        port = options["metrics_port"] if options["metrics_port"] is not None else settings.WORKER_METRICS_PORT
+        if port is not None:
+            addr = options["metrics_addr"] or settings.WORKER_METRICS_ADDR
+            try:
+                metrics.start_http_server(int(port), addr)
+            except (RuntimeError, OSError) as err:
+                raise CommandError(f"cannot serve metrics on {addr}:{port}: {err}") from err
+            self.stdout.write(f"temporalflow worker metrics at http://{addr}:{port}/metrics")
         self.stdout.write(f"temporalflow worker pid {os.getpid()}: queues {', '.join(queues)}; "
                           f"{len(workflows)} workflow(s), {len(activities)} activity(ies)")
         asyncio.run(self._run(queues, workflows, activities, options))
