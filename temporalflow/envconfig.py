@@ -9,7 +9,9 @@ keeps working: the values are read the way temporalio reads them (profile file
 ``$TEMPORAL_CONFIG_FILE`` or ``~/.config/temporalio/temporal.toml``, profile
 ``$TEMPORAL_PROFILE`` or ``default``, then ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``), and ``Client.connect`` uses the
-namespace and connects in-process to this project's database.
+namespace and connects in-process to this project's database — or, when the address
+is an ``http(s)://`` URL of the REST API, returns a ``RemoteClient`` that sends the
+API key as its DRF token.
 """
 
 from __future__ import annotations

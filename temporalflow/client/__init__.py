@@ -1,4 +1,4 @@
-"""Start and drive workflows: ``Client`` (async) and ``SyncClient``, as ``temporalio.client``."""
+"""Start and drive workflows: ``Client`` (async), ``SyncClient``, and ``RemoteClient`` (over the REST API)."""
 
 from temporalflow.client._client import Client, WorkflowHandle, WorkflowUpdateHandle
 from temporalflow.client._errors import (
@@ -8,6 +8,15 @@ from temporalflow.client._errors import (
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalflow.client._remote import (
+    RemoteClient,
+    RemoteUpdateHandle,
+    RemoteWorkflowHandle,
+    SyncRemoteClient,
+    SyncRemoteUpdateHandle,
+    SyncRemoteWorkflowHandle,
+    WorkflowExecutionCount,
 )
 from temporalflow.client._sync import SyncClient, SyncUpdateHandle, SyncWorkflowHandle
 from temporalflow.client._types import (
@@ -20,11 +29,18 @@ from temporalflow.client._types import (
 
 __all__ = [
     "Client",
+    "RemoteClient",
+    "RemoteUpdateHandle",
+    "RemoteWorkflowHandle",
     "SyncClient",
+    "SyncRemoteClient",
+    "SyncRemoteUpdateHandle",
+    "SyncRemoteWorkflowHandle",
     "SyncUpdateHandle",
     "SyncWorkflowHandle",
     "WorkflowContinuedAsNewError",
     "WorkflowExecution",
+    "WorkflowExecutionCount",
     "WorkflowExecutionDescription",
     "WorkflowExecutionStatus",
     "WorkflowFailureError",

@@ -22,6 +22,7 @@ from temporalflow.client._ops import (
     seconds,
     workflow_type_and_hint,
 )
+from temporalflow.client._remote import RemoteClient, is_api_url
 from temporalflow.client._types import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -59,17 +60,26 @@ class Client:
         store: sb.Store | None = None,
         database: str | None = None,
         **_ignored: Any,
-    ) -> Client:
-        """A client on this project's database (``target_host`` is accepted for temporalio compatibility).
+    ) -> Any:
+        """A client on this project's database, or of a remote REST API when ``target_host`` is a URL.
+
+        ``Client.connect("https://host/api/", api_key="<DRF token>")`` returns a
+        :class:`~temporalflow.client.RemoteClient` (same methods, spoken over ``temporalflow.api``);
+        the remaining keyword arguments (``api_key``, ``rpc_metadata``, ``tls``, ``lazy``, ...) go to it.
 
         Args:
-            target_host: Ignored for the in-process client (e.g. ``"localhost:7233"``).
+            target_host: An ``http(s)://`` URL of the REST API, or ignored for the in-process client
+                (e.g. ``"localhost:7233"``, accepted for temporalio compatibility).
             namespace: The namespace runs are kept in.
             data_converter: Converts arguments and results.
             identity: Recorded in history events this client causes.
             store: Use this store instead of the Django store.
             database: Django database alias (default: the ``DATABASE_ALIAS`` setting).
         """
+        if is_api_url(target_host):
+            assert target_host is not None
+            return await RemoteClient.connect(target_host, namespace=namespace, data_converter=data_converter,
+                                              identity=identity, **_ignored)
         return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
                    identity=identity)
 

@@ -26,6 +26,7 @@ from temporalflow.client._ops import (
     seconds,
     workflow_type_and_hint,
 )
+from temporalflow.client._remote import SyncRemoteClient, is_api_url
 from temporalflow.client._types import WorkflowExecutionDescription, WorkflowHistory, WorkflowUpdateStage
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
@@ -56,8 +57,12 @@ class SyncClient:
     @classmethod
     def connect(cls, target_host: str | None = None, *, namespace: str = "default",
                 data_converter: DataConverter | None = None, identity: str | None = None,
-                store: sb.Store | None = None, database: str | None = None, **_ignored: Any) -> SyncClient:
-        """A client on this project's database (see ``Client.connect``)."""
+                store: sb.Store | None = None, database: str | None = None, **_ignored: Any) -> Any:
+        """A client on this project's database, or a ``SyncRemoteClient`` when ``target_host`` is a URL."""
+        if is_api_url(target_host):
+            assert target_host is not None
+            return SyncRemoteClient.connect(target_host, namespace=namespace, data_converter=data_converter,
+                                            identity=identity, **_ignored)
         return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
                    identity=identity)
 

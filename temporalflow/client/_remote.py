@@ -1,0 +1,1039 @@
+"""``RemoteClient``: the ``Client`` surface spoken over temporalflow's REST API (``temporalflow.api``).
+
+``await Client.connect("https://host/api/", api_key="<DRF token>")`` returns one. It needs no
+Django project and no database: every operation is an HTTP request (standard library
+``urllib.request``, each call in a daemon thread the coroutine awaits), authenticated with
+``Authorization: Token <api_key>`` as DRF's ``TokenAuthentication`` expects.
+
+Values travel as plain JSON (the API's ``args``): this client encodes arguments with its data
+converter's payload converter and sends the JSON inside each ``json/plain`` payload; results,
+query answers and update results come back as JSON and are decoded with the type hint (the run
+method's return type, ``result_type=``) exactly as the in-process client decodes a payload. So
+dataclasses, pydantic models, datetime, UUID, Decimal, enums and sets round-trip when the
+receiving side has a type hint. ``bytes`` arguments cannot be sent (the API has no binary
+form); a ``bytes`` result arrives as ``{"base64": ...}`` and is decoded when the hint is
+``bytes``. A payload codec cannot be applied (the server encodes with its own converter), so a
+data converter with a codec is refused.
+
+Errors are the in-process client's: ``RPCError`` with the ``RPCStatusCode`` of the HTTP status
+(401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 400 INVALID_ARGUMENT, 504
+DEADLINE_EXCEEDED, no answer at all UNAVAILABLE), ``WorkflowAlreadyStartedError``,
+``WorkflowFailureError`` (cause rebuilt by the failure converter), ``WorkflowQueryFailedError``,
+``WorkflowUpdateFailedError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+import dataclasses
+import functools
+import http.client
+import json
+import math
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalflow import __version__
+from temporalflow.client._errors import (
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalflow.client._ops import (
+    MISSING,
+    HandleBase,
+    args_list,
+    default_identity,
+    handler_result_type,
+    seconds,
+    workflow_type_and_hint,
+)
+from temporalflow.client._types import (
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHistory,
+    WorkflowUpdateStage,
+)
+from temporalflow.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalflow.core.converter import DataConverter
+from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.payload import Payload
+from temporalflow.exceptions import (
+    ApplicationError,
+    CancelledError,
+    TerminatedError,
+    TimeoutError,
+    TimeoutType,
+    WorkflowAlreadyStartedError,
+)
+from temporalflow.service import RPCError, RPCStatusCode
+from temporalflow.workflow._decorators import handler_name
+
+__all__ = [
+    "RemoteClient",
+    "RemoteUpdateHandle",
+    "RemoteWorkflowHandle",
+    "SyncRemoteClient",
+    "SyncRemoteUpdateHandle",
+    "SyncRemoteWorkflowHandle",
+    "WorkflowExecutionCount",
+    "is_api_url",
+]
+
+DEFAULT_RPC_TIMEOUT = 30.0
+"""Seconds a request that does not wait on the server (start, signal, describe, ...) may take."""
+
+MAX_SERVER_WAIT = 60.0
+"""The API's upper bound for ``timeout`` (``temporalflow.api.serializers.MAX_TIMEOUT``)."""
+
+RESULT_POLL = 30.0
+"""Seconds one long poll of ``result/`` asks the server to wait."""
+
+_MARGIN = 10.0
+"""Seconds a waiting request's socket timeout adds to the wait it asked the server for."""
+
+_STATUS_BY_NAME = {
+    "Running": WorkflowExecutionStatus.RUNNING,
+    "Completed": WorkflowExecutionStatus.COMPLETED,
+    "Failed": WorkflowExecutionStatus.FAILED,
+    "Canceled": WorkflowExecutionStatus.CANCELED,
+    "Terminated": WorkflowExecutionStatus.TERMINATED,
+    "ContinuedAsNew": WorkflowExecutionStatus.CONTINUED_AS_NEW,
+    "TimedOut": WorkflowExecutionStatus.TIMED_OUT,
+}
+
+_HTTP_STATUS: dict[int, RPCStatusCode] = {
+    400: RPCStatusCode.INVALID_ARGUMENT,
+    401: RPCStatusCode.UNAUTHENTICATED,
+    403: RPCStatusCode.PERMISSION_DENIED,
+    404: RPCStatusCode.NOT_FOUND,
+    405: RPCStatusCode.UNIMPLEMENTED,
+    409: RPCStatusCode.FAILED_PRECONDITION,
+    415: RPCStatusCode.INVALID_ARGUMENT,
+    422: RPCStatusCode.FAILED_PRECONDITION,
+    429: RPCStatusCode.RESOURCE_EXHAUSTED,
+    500: RPCStatusCode.INTERNAL,
+    501: RPCStatusCode.UNIMPLEMENTED,
+    502: RPCStatusCode.UNAVAILABLE,
+    503: RPCStatusCode.UNAVAILABLE,
+    504: RPCStatusCode.DEADLINE_EXCEEDED,
+}
+
+
+def is_api_url(target: Any) -> bool:
+    """True when ``target`` is an ``http://`` or ``https://`` URL (a REST API, not a database)."""
+    return isinstance(target, str) and target.strip().lower().startswith(("http://", "https://"))
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowExecutionCount:
+    """``count_workflows()``'s answer (``temporalio.client.WorkflowExecutionCount``; no groups)."""
+
+    count: int
+    groups: Sequence[Any] = ()
+
+
+@dataclasses.dataclass
+class _Answer:
+    status: int
+    body: Any
+
+
+class _ApiError(Exception):
+    """An error answer of the API, before it is mapped to the client's exceptions."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class _Http:
+    """Blocking JSON-over-HTTP calls to the API (run in a thread by the async client)."""
+
+    def __init__(self, base_url: str, api_key: str | None, headers: Mapping[str, str], tls: Any) -> None:
+        parts = urllib.parse.urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        self.base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self._headers = {"Accept": "application/json", "User-Agent": f"temporalflow-remote-client/{__version__}",
+                         **dict(headers)}
+        if api_key:
+            self._headers["Authorization"] = f"Token {api_key}"
+        self._context = tls if isinstance(tls, ssl.SSLContext) else None
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        return self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+
+    def call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+             body: Any = None, timeout: float) -> _Answer:
+        """One request; 2xx answers return, error answers raise ``_ApiError``, no answer raises RPCError."""
+        url = self.url(path, params)
+        data = None
+        headers = dict(self._headers)
+        if body is not None:
+            data = json.dumps(body, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self._context) as response:
+                return _Answer(response.status, self._parse(response.read(), response.status, url))
+        except urllib.error.HTTPError as err:
+            raw = err.read() if err.fp is not None else b""
+            err.close()
+            raise self._error(err.code, raw, url) from None
+        except urllib.error.URLError as err:
+            reason = err.reason
+            if isinstance(reason, builtins.TimeoutError):
+                raise RPCError(f"{method} {url}: no answer within {timeout:g} s", RPCStatusCode.DEADLINE_EXCEEDED
+                               ) from None
+            raise RPCError(f"cannot reach the temporalflow API at {url}: {reason}", RPCStatusCode.UNAVAILABLE
+                           ) from None
+        except builtins.TimeoutError:
+            raise RPCError(f"{method} {url}: no answer within {timeout:g} s", RPCStatusCode.DEADLINE_EXCEEDED
+                           ) from None
+        except (ConnectionError, http.client.HTTPException, OSError) as err:
+            raise RPCError(f"connection to the temporalflow API at {url} failed: {err!r}",
+                           RPCStatusCode.UNAVAILABLE) from None
+
+    @staticmethod
+    def _parse(raw: bytes, status: int, url: str) -> Any:
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise RPCError(f"{url} answered {status} with a body that is not JSON (is this a temporalflow API?): "
+                           f"{raw[:200]!r}", RPCStatusCode.UNAVAILABLE) from None
+
+    @staticmethod
+    def _error(status: int, raw: bytes, url: str) -> Exception:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            text = raw[:200].decode(errors="replace")
+            code = _HTTP_STATUS.get(status, RPCStatusCode.UNKNOWN)
+            if status == 404:  # not even the API's own JSON 404: the URL is not a temporalflow API
+                code = RPCStatusCode.UNAVAILABLE
+            return RPCError(f"{url} answered HTTP {status} (not a temporalflow API error): {text}", code)
+        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        return _ApiError(status, str(error.get("code") or ""), str(error.get("message") or ""), details)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller stopped waiting (cancelled)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+async def _in_daemon_thread(fn: Callable[[], Any]) -> Any:
+    """``await fn()`` run in a daemon thread of its own.
+
+    Not ``asyncio.to_thread``: a cancelled long poll would keep a default-executor thread busy
+    and ``asyncio.run`` joins those at exit; a daemon thread is simply abandoned (its socket
+    timeout ends it).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = fn()
+        except BaseException as err:  # handed to the awaiting coroutine
+            error = err
+        try:
+            loop.call_soon_threadsafe(_settle, future, value, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=run, name="temporalflow-remote-call", daemon=True).start()
+    return await future
+
+
+def _rpc_error(err: _ApiError) -> RPCError:
+    """An API error answer as the ``RPCError`` the in-process client raises."""
+    name = err.details.get("rpc_status")
+    status = RPCStatusCode.__members__.get(name) if isinstance(name, str) else None
+    if status is None:
+        status = _HTTP_STATUS.get(err.status, RPCStatusCode.UNKNOWN)
+    if err.code == "workflow_closed":  # the in-process client says NOT_FOUND for closed runs, as Temporal
+        return RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND)
+    message = f"{err.message} ({err.code})" if err.code else err.message
+    if err.code == "validation_error" and err.details.get("fields"):
+        message += f": {json.dumps(err.details['fields'])}"
+    return RPCError(message, status)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+class RemoteClient:
+    """Starts and drives workflows through a temporalflow REST API (same methods as ``Client``).
+
+    Args:
+        target_host: The API's base URL, e.g. ``"https://example.com/api/"`` (where
+            ``temporalflow.api.urls`` is mounted).
+        api_key: A DRF token (``Authorization: Token <api_key>``).
+        namespace: Informational: runs live in the server's ``TEMPORALFLOW["NAMESPACE"]``.
+        data_converter: Converts arguments and results (no payload codec).
+        identity: This client's identity (the server records ``api:<username>`` in history).
+        rpc_metadata: Extra HTTP headers sent with every request.
+        tls: An ``ssl.SSLContext`` for https (default: the system's trust store).
+        rpc_timeout: Socket timeout of requests that do not wait on the server (seconds).
+    """
+
+    def __init__(
+        self,
+        target_host: str,
+        *,
+        api_key: str | None = None,
+        namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        identity: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        tls: Any = None,
+        rpc_timeout: timedelta | float | None = None,
+    ) -> None:
+        converter = data_converter or DataConverter.default
+        if converter.payload_codec is not None:
+            raise ValueError("the remote client cannot apply a payload codec: the REST API takes plain JSON "
+                             "values and encodes them with the server's own data converter")
+        self._http = _Http(target_host, api_key, rpc_metadata or {}, tls)
+        self._namespace = namespace
+        self._data_converter = converter
+        self._identity = identity or default_identity()
+        self._rpc_timeout = seconds(rpc_timeout) or DEFAULT_RPC_TIMEOUT
+
+    @classmethod
+    async def connect(
+        cls,
+        target_host: str,
+        *,
+        api_key: str | None = None,
+        namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        identity: str | None = None,
+        rpc_metadata: Mapping[str, str] | None = None,
+        tls: Any = None,
+        rpc_timeout: timedelta | float | None = None,
+        lazy: bool = False,
+        **_ignored: Any,
+    ) -> RemoteClient:
+        """A client of the API at ``target_host``; unless ``lazy``, checks first that it answers.
+
+        Raises:
+            RPCError: UNAVAILABLE when nothing (or no temporalflow API) answers at the URL.
+        """
+        client = cls(target_host, api_key=api_key, namespace=namespace, data_converter=data_converter,
+                     identity=identity, rpc_metadata=rpc_metadata, tls=tls, rpc_timeout=rpc_timeout)
+        if not lazy:
+            await client._check_reachable()
+        return client
+
+    async def _check_reachable(self) -> None:
+        # The API answers every unknown path with its own JSON 404 and needs no permission for it.
+        try:
+            await self._call("GET", "_temporalflow_remote_client_ping/")
+        except _ApiError as err:
+            if err.status == 404 and err.code == "not_found":
+                return
+            raise _rpc_error(err) from None
+
+    # --- properties -------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        """The namespace given to ``connect`` (the server uses its own configured namespace)."""
+        return self._namespace
+
+    @property
+    def identity(self) -> str:
+        """This client's identity."""
+        return self._identity
+
+    @property
+    def data_converter(self) -> DataConverter:
+        """The data converter."""
+        return self._data_converter
+
+    @property
+    def target_host(self) -> str:
+        """The API's base URL."""
+        return self._http.base_url
+
+    # --- plumbing -----------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
+                    timeout: float | None = None) -> _Answer:
+        """One request in a thread; ``_ApiError`` for error answers (callers map it)."""
+        return await _in_daemon_thread(functools.partial(self._http.call, method, path, params=params, body=body,
+                                                         timeout=timeout or self._rpc_timeout))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> _Answer:
+        """``_call`` with every error answer mapped to ``RPCError``."""
+        try:
+            return await self._call(method, path, **kwargs)
+        except _ApiError as err:
+            raise _rpc_error(err) from None
+
+    @staticmethod
+    def _wf_path(workflow_id: str, action: str = "") -> str:
+        if not workflow_id:
+            raise ValueError("a workflow id is required")
+        return "workflows/" + urllib.parse.quote(workflow_id, safe="/") + "/" + (action + "/" if action else "")
+
+    def _to_json(self, values: Sequence[Any]) -> list[Any]:
+        """Values → the plain JSON values the API takes (through the payload converter)."""
+        out: list[Any] = []
+        for index, payload in enumerate(self._data_converter.payload_converter.to_payloads(list(values))):
+            encoding = payload.metadata.get("encoding", b"")
+            if encoding == b"binary/null":
+                out.append(None)
+            elif encoding == b"json/plain":
+                value = json.loads(payload.data)
+                try:
+                    json.dumps(value, allow_nan=False)
+                except ValueError:
+                    raise ValueError(f"argument {index} contains NaN or infinity, which JSON cannot carry"
+                                     ) from None
+                out.append(value)
+            else:
+                raise ValueError(f"argument {index} encodes as {encoding.decode(errors='replace')!r}; the REST API "
+                                 "takes JSON values only (bytes and custom encodings cannot be sent)")
+        return out
+
+    def _from_json(self, value: Any, hint: Any) -> Any:
+        """A JSON value from the API → a Python value of ``hint`` (as a ``json/plain`` payload decodes)."""
+        if value is None:
+            return None
+        if hint is bytes and isinstance(value, dict) and set(value) == {"base64"}:
+            return base64.b64decode(value["base64"])
+        if hint is float and value in ("inf", "-inf", "nan"):
+            return float(value)
+        payload = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
+        return self._data_converter.payload_converter.from_payloads([payload], [hint] if hint is not None else None
+                                                                    )[0]
+
+    def _failure(self, obj: Any) -> BaseException:
+        """The API's failure JSON (``{type, message, failure}``) → the exception the local client raises."""
+        obj = obj if isinstance(obj, dict) else {}
+        failure = obj.get("failure")
+        if isinstance(failure, dict) and failure:
+            return self._data_converter.failure_converter.from_failure(failure,
+                                                                       self._data_converter.payload_converter)
+        kind, message = obj.get("type"), str(obj.get("message") or "")
+        if kind == "CancelledError":
+            return CancelledError(message or "Workflow cancelled")
+        if kind == "TerminatedError":
+            return TerminatedError(message or "Workflow terminated")
+        if kind == "TimeoutError":
+            return TimeoutError(message or "Workflow timed out", type=TimeoutType.START_TO_CLOSE,
+                                last_heartbeat_details=[])
+        return ApplicationError(message, type=obj.get("application_type") or kind)
+
+    def _execution(self, body: dict[str, Any], cls: type[WorkflowExecution] = WorkflowExecution) -> Any:
+        """A run's JSON (list item or description) → ``WorkflowExecution`` / ``WorkflowExecutionDescription``."""
+        pc = self._data_converter.payload_converter
+        memo = {k: pc.to_payloads([v])[0].to_json() for k, v in (body.get("memo") or {}).items()}
+        extra = {"raw_description": body} if cls is WorkflowExecutionDescription else {}
+        status = body.get("status")
+        return cls(
+            id=body["workflow_id"], run_id=body["run_id"], workflow_type=body["workflow_type"],
+            task_queue=body["task_queue"],
+            status=_STATUS_BY_NAME.get(status) if isinstance(status, str) else WorkflowExecutionStatus(int(status)),
+            start_time=_parse_time(body.get("start_time")), close_time=_parse_time(body.get("close_time")),
+            execution_time=_parse_time(body.get("execution_time")), history_length=int(body["history_length"]),
+            parent_id=body.get("parent_workflow_id"), parent_run_id=body.get("parent_run_id"),
+            search_attributes=body.get("search_attributes") or {}, namespace=self._namespace, raw_info=body,
+            data_converter=self._data_converter, _raw_memo=memo, **extra,
+        )
+
+    # --- workflows -------------------------------------------------------------------
+
+    async def start_workflow(
+        self,
+        workflow: Callable[..., Any] | str,
+        arg: Any = MISSING,
+        *,
+        id: str,
+        task_queue: str,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        id_reuse_policy: Any = None,
+        id_conflict_policy: Any = None,
+        retry_policy: Any = None,
+        cron_schedule: str = "",
+        memo: dict[str, Any] | None = None,
+        search_attributes: Any = None,
+        start_delay: timedelta | None = None,
+        start_signal: str | Callable[..., Any] | None = None,
+        start_signal_args: Sequence[Any] = (),
+        request_id: str | None = None,
+        rpc_timeout: timedelta | None = None,
+        **_ignored: Any,
+    ) -> RemoteWorkflowHandle:
+        """Start a workflow run through ``POST workflows/`` and return its handle.
+
+        Raises:
+            WorkflowAlreadyStartedError: The id is taken (per the id policies).
+            ValueError: ``cron_schedule`` or ``search_attributes`` (the API does not take them).
+        """
+        if cron_schedule:
+            raise ValueError("the REST API cannot start cron workflows (cron_schedule)")
+        if search_attributes:
+            raise ValueError("the REST API does not take search_attributes at start")
+        if not id:
+            raise ValueError("a workflow id is required (id=...)")
+        if not task_queue:
+            raise ValueError("a task queue is required (task_queue=...)")
+        wf_type, hint = workflow_type_and_hint(workflow)
+        body: dict[str, Any] = {
+            "workflow_type": wf_type, "workflow_id": id, "task_queue": task_queue,
+            "args": self._to_json(args_list(arg, args)),
+            "execution_timeout": seconds(execution_timeout), "run_timeout": seconds(run_timeout),
+            "task_timeout": seconds(task_timeout), "start_delay": seconds(start_delay),
+            "request_id": request_id or str(uuid.uuid4()),
+        }
+        if id_reuse_policy is not None:
+            body["id_reuse_policy"] = WorkflowIDReusePolicy(int(id_reuse_policy)).name
+        if id_conflict_policy is not None and int(id_conflict_policy) != WorkflowIDConflictPolicy.UNSPECIFIED:
+            body["id_conflict_policy"] = WorkflowIDConflictPolicy(int(id_conflict_policy)).name
+        if retry_policy is not None:
+            body["retry_policy"] = _drop_none({
+                "initial_interval": seconds(retry_policy.initial_interval),
+                "backoff_coefficient": retry_policy.backoff_coefficient,
+                "maximum_interval": seconds(retry_policy.maximum_interval),
+                "maximum_attempts": retry_policy.maximum_attempts,
+                "non_retryable_error_types": list(retry_policy.non_retryable_error_types or []),
+            })
+        if memo:
+            body["memo"] = dict(zip(memo, self._to_json(list(memo.values())), strict=True))
+        if start_signal is not None:
+            body["signal"] = {"name": handler_name(start_signal), "args": self._to_json(list(start_signal_args))}
+        try:
+            answer = await self._call("POST", "workflows/", body=_drop_none(body), timeout=seconds(rpc_timeout))
+        except _ApiError as err:
+            if err.code == "already_started":
+                raise WorkflowAlreadyStartedError(
+                    err.details.get("workflow_id") or id, err.details.get("workflow_type") or wf_type,
+                    run_id=err.details.get("run_id")) from None
+            raise _rpc_error(err) from None
+        run_id = answer.body["run_id"]
+        return RemoteWorkflowHandle(self, answer.body.get("workflow_id") or id, run_id=None, result_run_id=run_id,
+                                    first_execution_run_id=run_id, result_type=result_type or hint)
+
+    async def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
+        """Start a workflow and wait for its result."""
+        handle = await self.start_workflow(workflow, arg, **kwargs)
+        return await handle.result()
+
+    def get_workflow_handle(
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+        result_type: type | None = None,
+    ) -> RemoteWorkflowHandle:
+        """A handle to an existing workflow (its latest run unless ``run_id`` is given); no request is made."""
+        return RemoteWorkflowHandle(self, workflow_id, run_id=run_id, result_run_id=run_id,
+                                    first_execution_run_id=first_execution_run_id, result_type=result_type)
+
+    def get_workflow_handle_for(
+        self,
+        workflow: Callable[..., Any],
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+    ) -> RemoteWorkflowHandle:
+        """A typed handle: the result is decoded with the run method's return type."""
+        _, hint = workflow_type_and_hint(workflow)
+        return self.get_workflow_handle(workflow_id, run_id=run_id, first_execution_run_id=first_execution_run_id,
+                                        result_type=hint)
+
+    async def _pages(self, query: str | None, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            answer = await self._request("GET", "workflows/", params={"query": query or None,
+                                                                      "page_size": page_size, "cursor": cursor})
+            for item in answer.body.get("results") or []:
+                yield item
+            nxt = answer.body.get("next")
+            if not nxt:
+                return
+            cursor = (urllib.parse.parse_qs(urllib.parse.urlsplit(nxt).query).get("cursor") or [None])[0]
+            if not cursor:
+                return
+
+    async def list_workflows(
+        self, query: str | None = None, *, page_size: int = 1000, limit: int | None = None, **_ignored: Any
+    ) -> AsyncIterator[WorkflowExecution]:
+        """Runs matching a Temporal list filter, newest first (``async for wf in client.list_workflows(q)``)."""
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be from 1 to 1000")
+        count = 0
+        async for item in self._pages(query, page_size if limit is None else min(page_size, max(limit, 1))):
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            yield self._execution(item)
+
+    async def count_workflows(self, query: str | None = None, **_ignored: Any) -> WorkflowExecutionCount:
+        """How many runs match (the API has no count endpoint: this pages through the list, 1000 a request)."""
+        count = 0
+        async for _ in self._pages(query, 1000):
+            count += 1
+        return WorkflowExecutionCount(count=count)
+
+
+class RemoteWorkflowHandle(HandleBase):
+    """A workflow (and optionally one run) driven through the REST API; same methods as ``WorkflowHandle``."""
+
+    def __init__(
+        self, client: RemoteClient, id: str, *, run_id: str | None, result_run_id: str | None,
+        first_execution_run_id: str | None, result_type: Any = None,
+    ) -> None:
+        super().__init__(id, run_id=run_id, result_run_id=result_run_id,
+                         first_execution_run_id=first_execution_run_id, result_type=result_type)
+        self._client = client
+
+    async def result(self, *, follow_runs: bool = True, rpc_timeout: timedelta | None = None) -> Any:
+        """Long-poll ``result/`` until the run closes; its result, or ``WorkflowFailureError``.
+
+        Raises:
+            RPCError: DEADLINE_EXCEEDED when ``rpc_timeout`` passes first.
+            ValueError: ``follow_runs=False`` (the API always follows retries and continue-as-new).
+        """
+        if not follow_runs:
+            raise ValueError("the REST API always follows runs (retries, continue-as-new): follow_runs=False "
+                             "is not supported by the remote client")
+        timeout = seconds(rpc_timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        path = self._client._wf_path(self._id, "result")
+        while True:
+            wait = RESULT_POLL if deadline is None else max(0.0, min(RESULT_POLL, deadline - time.monotonic()))
+            answer = await self._client._request(
+                "GET", path, params={"run_id": self._result_run_id or self._run_id, "timeout": f"{wait:.3f}"},
+                timeout=wait + _MARGIN)
+            body = answer.body
+            if answer.status == 200 and body.get("done"):
+                if body.get("failure") is not None:
+                    raise WorkflowFailureError(cause=self._client._failure(body["failure"]))
+                return self._client._from_json(body.get("result"), self._result_type)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
+
+    async def signal(
+        self, signal: Callable[..., Any] | str, arg: Any = MISSING, *, args: Sequence[Any] = (),
+        rpc_timeout: timedelta | None = None, **_ignored: Any,
+    ) -> None:
+        """Send a signal (recorded in history before this returns)."""
+        body = _drop_none({"name": handler_name(signal), "args": self._client._to_json(args_list(arg, args)),
+                           "run_id": self._run_id})
+        await self._client._request("POST", self._client._wf_path(self._id, "signal"), body=body,
+                                    timeout=seconds(rpc_timeout))
+
+    async def query(
+        self,
+        query: Callable[..., Any] | str,
+        arg: Any = MISSING,
+        *,
+        args: Sequence[Any] = (),
+        result_type: type | None = None,
+        reject_condition: QueryRejectCondition | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> Any:
+        """Run a query handler on a worker (the API waits for a worker's answer)."""
+        name = handler_name(query)
+        result_type = handler_result_type(query, result_type)
+        if reject_condition in (QueryRejectCondition.NOT_OPEN, QueryRejectCondition.NOT_COMPLETED_CLEANLY):
+            status = (await self.describe()).status
+            bad = status != WorkflowExecutionStatus.RUNNING
+            if reject_condition == QueryRejectCondition.NOT_COMPLETED_CLEANLY:
+                bad = status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+            if bad:
+                raise WorkflowQueryRejectedError(status)
+        wait = min(max(seconds(rpc_timeout) or 30.0, 0.1), MAX_SERVER_WAIT)
+        body = _drop_none({"name": name, "args": self._client._to_json(args_list(arg, args)), "run_id": self._run_id,
+                           "timeout": wait})
+        try:
+            answer = await self._client._call("POST", self._client._wf_path(self._id, "query"), body=body,
+                                              timeout=wait + _MARGIN)
+        except _ApiError as err:
+            if err.code in ("query_failed", "unknown_query"):
+                raise WorkflowQueryFailedError(err.message) from None
+            if err.code == "deadline_exceeded":
+                raise RPCError("query timed out: no worker answered (is a worker running for this task queue?)",
+                               RPCStatusCode.DEADLINE_EXCEEDED) from None
+            raise _rpc_error(err) from None
+        return self._client._from_json(answer.body.get("result"), result_type)
+
+    async def start_update(
+        self,
+        update: Callable[..., Any] | str,
+        arg: Any = MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
+        result_type: type | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> RemoteUpdateHandle:
+        """Send an update; the API answers when it completes (it has no accepted-only wait).
+
+        With ``wait_for_stage=ACCEPTED`` this waits up to ``rpc_timeout`` (default 10 s) for the
+        outcome and, if none arrived yet, returns the handle of the admitted update (its
+        ``result()`` asks again with the same update id; a validator rejection then surfaces
+        there). With ``COMPLETED`` it waits up to ``rpc_timeout`` (default 60 s) and raises
+        ``WorkflowUpdateRPCTimeoutOrCancelledError`` when no outcome arrived.
+
+        Raises:
+            WorkflowUpdateFailedError: Rejected by the validator, or the handler failed (the API
+                does not tell the two apart), or the workflow has no such update handler.
+        """
+        if wait_for_stage == WorkflowUpdateStage.ADMITTED:
+            raise ValueError("wait_for_stage ADMITTED is not supported; use ACCEPTED or COMPLETED")
+        handle = RemoteUpdateHandle(self._client, id or str(uuid.uuid4()), self._id, self._run_id,
+                                    handler_name(update), self._client._to_json(args_list(arg, args)),
+                                    handler_result_type(update, result_type))
+        default = 10.0 if wait_for_stage == WorkflowUpdateStage.ACCEPTED else MAX_SERVER_WAIT
+        done = await handle._ask(seconds(rpc_timeout) or default)
+        if not done and wait_for_stage == WorkflowUpdateStage.COMPLETED:
+            raise WorkflowUpdateRPCTimeoutOrCancelledError()
+        if handle._failure is not None:
+            raise WorkflowUpdateFailedError(handle._failure)
+        return handle
+
+    async def execute_update(self, update: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
+        """Send an update and wait for its result."""
+        kwargs["wait_for_stage"] = WorkflowUpdateStage.COMPLETED
+        handle = await self.start_update(update, arg, **kwargs)
+        return await handle.result()
+
+    async def cancel(self, *, rpc_timeout: timedelta | None = None, **_ignored: Any) -> None:
+        """Request cancellation (the workflow sees ``asyncio.CancelledError``)."""
+        await self._client._request("POST", self._client._wf_path(self._id, "cancel"),
+                                    body=_drop_none({"run_id": self._run_id}), timeout=seconds(rpc_timeout))
+
+    async def terminate(self, *args: Any, reason: str | None = None, rpc_timeout: timedelta | None = None,
+                        **_ignored: Any) -> None:
+        """Terminate the run at once (the API takes a reason, not details: ``args`` are refused)."""
+        if args:
+            raise ValueError("the REST API does not take termination details; pass reason=")
+        await self._client._request("POST", self._client._wf_path(self._id, "terminate"),
+                                    body=_drop_none({"run_id": self._run_id, "reason": reason or None}),
+                                    timeout=seconds(rpc_timeout))
+
+    async def describe(self, *, rpc_timeout: timedelta | None = None, **_ignored: Any) -> WorkflowExecutionDescription:
+        """The run's current state."""
+        answer = await self._client._request("GET", self._client._wf_path(self._id),
+                                             params={"run_id": self._run_id}, timeout=seconds(rpc_timeout))
+        return self._client._execution(answer.body, WorkflowExecutionDescription)
+
+    async def fetch_history(self, *, page_size: int = 1000, rpc_timeout: timedelta | None = None,
+                            **_ignored: Any) -> WorkflowHistory:
+        """The run's whole history, fetched a page at a time."""
+        events: list[HistoryEvent] = []
+        run_id = self._run_id
+        token: str | None = None
+        path = self._client._wf_path(self._id, "history")
+        while True:
+            answer = await self._client._request("GET", path, timeout=seconds(rpc_timeout), params={
+                "run_id": run_id, "page_size": page_size, "next_page_token": token})
+            run_id = answer.body["run_id"]  # later pages stay on the run the first one found
+            for e in answer.body.get("events") or []:
+                when = _parse_time(e.get("event_time"))
+                events.append(HistoryEvent(event_id=int(e["event_id"]), event_type=EventType(e["event_type"]),
+                                           event_time=when.timestamp() if when is not None else math.nan,
+                                           attributes=dict(e.get("attributes") or {})))
+            token = answer.body.get("next_page_token")
+            if not token:
+                return WorkflowHistory(workflow_id=self._id, run_id=run_id or "", events=events)
+
+    async def fetch_history_events(self, **kwargs: Any) -> AsyncIterator[HistoryEvent]:
+        """Iterate over the run's history events."""
+        for event in (await self.fetch_history(**kwargs)).events:
+            yield event
+
+
+class RemoteUpdateHandle:
+    """An update sent through the REST API: ``result()`` returns or raises its outcome."""
+
+    def __init__(self, client: RemoteClient, id: str, workflow_id: str, workflow_run_id: str | None, name: str,
+                 args: list[Any], result_type: Any) -> None:
+        self._client = client
+        self._id = id
+        self._workflow_id = workflow_id
+        self._workflow_run_id = workflow_run_id
+        self._name = name
+        self._args = args
+        self._result_type = result_type
+        self._done = False
+        self._result: Any = None
+        self._failure: BaseException | None = None
+
+    @property
+    def id(self) -> str:
+        """The update id."""
+        return self._id
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow id."""
+        return self._workflow_id
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        """The run the update went to (known once the API answered)."""
+        return self._workflow_run_id
+
+    async def _ask(self, wait: float) -> bool:
+        """POST the update (idempotent by update id) and wait up to ``wait`` s; True when the outcome is known."""
+        wait = min(max(wait, 0.1), MAX_SERVER_WAIT)
+        body = _drop_none({"name": self._name, "args": self._args, "update_id": self._id,
+                           "run_id": self._workflow_run_id, "timeout": wait})
+        try:
+            answer = await self._client._call("POST", self._client._wf_path(self._workflow_id, "update"), body=body,
+                                              timeout=wait + _MARGIN)
+        except _ApiError as err:
+            if err.code == "deadline_exceeded":
+                return False
+            if err.code == "update_failed":
+                self._done, self._failure = True, self._client._failure(err.details.get("failure"))
+                return True
+            if err.code == "unknown_update":
+                self._done = True
+                self._failure = ApplicationError(err.message, type="UpdateNotFound", non_retryable=True)
+                return True
+            raise _rpc_error(err) from None
+        self._done = True
+        self._workflow_run_id = answer.body.get("run_id") or self._workflow_run_id
+        self._result = self._client._from_json(answer.body.get("result"), self._result_type)
+        return True
+
+    async def result(self, *, rpc_timeout: timedelta | None = None) -> Any:
+        """Wait for the update to complete; its result, or ``WorkflowUpdateFailedError``."""
+        timeout = seconds(rpc_timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done:
+            remaining = MAX_SERVER_WAIT if deadline is None else deadline - time.monotonic()
+            if remaining <= 0 or not await self._ask(remaining):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise WorkflowUpdateRPCTimeoutOrCancelledError()
+        if self._failure is not None:
+            raise WorkflowUpdateFailedError(self._failure)
+        return self._result
+
+
+# --- the synchronous twin -----------------------------------------------------------------
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread: the sync twin runs the async client's coroutines there."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="temporalflow-remote-loop", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coro: Any) -> Any:
+        """Run ``coro`` on the private loop and block until it is done."""
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result()
+
+    def iterate(self, agen: AsyncIterator[Any]) -> Any:
+        """Iterate an async iterator from synchronous code."""
+        while True:
+            try:
+                yield self.run(agen.__anext__())
+            except StopAsyncIteration:
+                return
+
+
+class SyncRemoteClient:
+    """Synchronous twin of :class:`RemoteClient` (``SyncClient.connect("https://host/api/", api_key=...)``).
+
+    Same arguments as :class:`RemoteClient`. Calls block the calling thread; the HTTP requests
+    run on a private event loop thread, so this works from plain scripts, Django views and
+    threads alike. A remote call never joins the caller's database transaction.
+    """
+
+    def __init__(self, target_host: str, **kwargs: Any) -> None:
+        self._async = RemoteClient(target_host, **kwargs)
+        self._runner = _LoopThread()
+
+    @classmethod
+    def connect(cls, target_host: str, *, lazy: bool = False, **kwargs: Any) -> SyncRemoteClient:
+        """A client of the API at ``target_host``; unless ``lazy``, checks first that it answers."""
+        kwargs.pop("store", None)
+        kwargs.pop("database", None)
+        known = ("api_key", "namespace", "data_converter", "identity", "rpc_metadata", "tls", "rpc_timeout")
+        client = cls(target_host, **{k: v for k, v in kwargs.items() if k in known})
+        if not lazy:
+            client._runner.run(client._async._check_reachable())
+        return client
+
+    @property
+    def namespace(self) -> str:
+        """See :attr:`RemoteClient.namespace`."""
+        return self._async.namespace
+
+    @property
+    def identity(self) -> str:
+        """This client's identity."""
+        return self._async.identity
+
+    @property
+    def data_converter(self) -> DataConverter:
+        """The data converter."""
+        return self._async.data_converter
+
+    @property
+    def target_host(self) -> str:
+        """The API's base URL."""
+        return self._async.target_host
+
+    def _wrap(self, handle: RemoteWorkflowHandle) -> SyncRemoteWorkflowHandle:
+        return SyncRemoteWorkflowHandle(self, handle)
+
+    def start_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any
+                       ) -> SyncRemoteWorkflowHandle:
+        """See :meth:`RemoteClient.start_workflow`."""
+        return self._wrap(self._runner.run(self._async.start_workflow(workflow, arg, **kwargs)))
+
+    def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
+        """Start a workflow and block until its result."""
+        return self.start_workflow(workflow, arg, **kwargs).result()
+
+    def get_workflow_handle(self, workflow_id: str, **kwargs: Any) -> SyncRemoteWorkflowHandle:
+        """See :meth:`RemoteClient.get_workflow_handle`."""
+        return self._wrap(self._async.get_workflow_handle(workflow_id, **kwargs))
+
+    def get_workflow_handle_for(self, workflow: Callable[..., Any], workflow_id: str, **kwargs: Any
+                                ) -> SyncRemoteWorkflowHandle:
+        """See :meth:`RemoteClient.get_workflow_handle_for`."""
+        return self._wrap(self._async.get_workflow_handle_for(workflow, workflow_id, **kwargs))
+
+    def list_workflows(self, query: str | None = None, **kwargs: Any) -> Any:
+        """Iterate over runs matching a list filter (pages are fetched as the iteration goes)."""
+        return self._runner.iterate(self._async.list_workflows(query, **kwargs))
+
+    def count_workflows(self, query: str | None = None, **kwargs: Any) -> WorkflowExecutionCount:
+        """See :meth:`RemoteClient.count_workflows`."""
+        return self._runner.run(self._async.count_workflows(query, **kwargs))
+
+
+class SyncRemoteWorkflowHandle(HandleBase):
+    """Synchronous twin of :class:`RemoteWorkflowHandle`."""
+
+    def __init__(self, client: SyncRemoteClient, handle: RemoteWorkflowHandle) -> None:
+        super().__init__(handle.id, run_id=handle.run_id, result_run_id=handle.result_run_id,
+                         first_execution_run_id=handle.first_execution_run_id, result_type=handle._result_type)
+        self._client = client
+        self._handle = handle
+
+    def _run(self, coro: Any) -> Any:
+        return self._client._runner.run(coro)
+
+    def result(self, *, follow_runs: bool = True, timeout: timedelta | float | None = None,
+               rpc_timeout: timedelta | None = None) -> Any:
+        """Block until the run closes (``timeout`` as ``SyncWorkflowHandle.result``)."""
+        limit = timedelta(seconds=seconds(timeout) or 0) if timeout is not None else rpc_timeout
+        return self._run(self._handle.result(follow_runs=follow_runs, rpc_timeout=limit))
+
+    def signal(self, signal: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> None:
+        """Send a signal."""
+        self._run(self._handle.signal(signal, arg, **kwargs))
+
+    def query(self, query: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
+        """Run a query handler on a worker."""
+        return self._run(self._handle.query(query, arg, **kwargs))
+
+    def start_update(self, update: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any
+                     ) -> SyncRemoteUpdateHandle:
+        """See :meth:`RemoteWorkflowHandle.start_update`."""
+        return SyncRemoteUpdateHandle(self._client, self._run(self._handle.start_update(update, arg, **kwargs)))
+
+    def execute_update(self, update: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
+        """Send an update and block until its result."""
+        return self._run(self._handle.execute_update(update, arg, **kwargs))
+
+    def cancel(self, **kwargs: Any) -> None:
+        """Request cancellation."""
+        self._run(self._handle.cancel(**kwargs))
+
+    def terminate(self, *args: Any, **kwargs: Any) -> None:
+        """Terminate the run."""
+        self._run(self._handle.terminate(*args, **kwargs))
+
+    def describe(self, **kwargs: Any) -> WorkflowExecutionDescription:
+        """The run's current state."""
+        return self._run(self._handle.describe(**kwargs))
+
+    def fetch_history(self, **kwargs: Any) -> WorkflowHistory:
+        """The run's whole history."""
+        return self._run(self._handle.fetch_history(**kwargs))
+
+
+class SyncRemoteUpdateHandle:
+    """Synchronous twin of :class:`RemoteUpdateHandle`."""
+
+    def __init__(self, client: SyncRemoteClient, handle: RemoteUpdateHandle) -> None:
+        self._client = client
+        self._handle = handle
+
+    @property
+    def id(self) -> str:
+        """The update id."""
+        return self._handle.id
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow id."""
+        return self._handle.workflow_id
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        """The run the update went to."""
+        return self._handle.workflow_run_id
+
+    def result(self, *, rpc_timeout: timedelta | None = None) -> Any:
+        """Block until the update completes."""
+        return self._client._runner.run(self._handle.result(rpc_timeout=rpc_timeout))
