@@ -92,7 +92,7 @@ async def test_completed_workflow_counts_and_latencies(client: Client) -> None:
         assert value("temporalflow_workflow_task_execution_seconds_count", **wf) == 6
         assert value("temporalflow_workflow_task_execution_seconds_sum", **wf) > 0
         s2s = value("temporalflow_workflow_task_schedule_to_start_seconds_count", **wf)
-        assert 2 <= s2s <= 6  # every task whose lease carried its scheduled event (at least the first)
+        assert s2s == 6  # every lease carries its task's scheduled and started events (new to the cache)
         assert value("temporalflow_workflow_task_schedule_to_start_seconds_bucket", **wf, le="+Inf") == s2s
         # Two activity attempts per run.
         assert value("temporalflow_activity_schedule_to_start_seconds_count", **act) == 4
@@ -125,6 +125,24 @@ async def test_failed_workflow_and_activity_failure(client: Client) -> None:
     act = {"namespace": client.namespace, "task_queue": w.task_queue, "activity_type": "broken"}
     assert value("temporalflow_activity_execution_failed_total", **act) == 1
     assert value("temporalflow_activity_execution_seconds_count", **act) == 1
+
+
+@workflow.defn
+class BrokenTask:
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("a bug: fails the workflow task, not the workflow")
+
+
+async def test_workflow_task_failure(client: Client) -> None:
+    async with running_worker(client, [BrokenTask]) as w:
+        labels = {"namespace": client.namespace, "task_queue": w.task_queue, "workflow_type": "BrokenTask"}
+        h = await client.start_workflow(BrokenTask.run, id=wf_id(), task_queue=w.task_queue)
+        await eventually(lambda: value("temporalflow_workflow_task_failed_total", **labels,
+                                       cause="WorkflowWorkerUnhandledFailure") >= 1)
+        await h.terminate("done")
+    await eventually(lambda: value("temporalflow_workflows_closed_total", **labels, status="terminated") == 1)
+    assert value("temporalflow_workflows_closed_total", **labels, status="failed") == 0
 
 
 async def test_terminated_and_canceled(client: Client) -> None:
