@@ -109,6 +109,7 @@ class WorkflowInstance(DeterministicEventLoop):
         self._buffered_signals: dict[str, list[jobs.SignalWorkflow]] = {}
         self._primary_task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
+        self._primary_started = False
         self._closed = False
         self._is_replaying = False
         self._history_length = 0
@@ -233,9 +234,26 @@ class WorkflowInstance(DeterministicEventLoop):
     def _start_primary(self, job: jobs.InitializeWorkflow) -> None:
         self._primary_task = self.create_task(self._run_workflow(job.arguments), name="workflow-run")
         if self._cancel_requested:
-            self._primary_task.cancel()
+            self._cancel_primary()
+
+    def _cancel_primary(self) -> None:
+        """Deliver the workflow's cancellation to its run method.
+
+        A task cancelled before its first step never runs its body (the CancelledError is
+        thrown in before the first line), so the run would neither see the cancellation nor
+        close. Until the run method has started, the cancel is queued behind its first step:
+        it arrives at the run's first await, as in temporalio.
+        """
+        task = self._primary_task
+        if task is None:
+            return  # _start_primary delivers it
+        if self._primary_started:
+            task.cancel()
+        else:
+            self.call_soon(task.cancel)
 
     async def _run_workflow(self, arguments: PayloadsJSON) -> None:
+        self._primary_started = True
         defn = self.definition
         try:
             if defn.name is None:
@@ -280,8 +298,7 @@ class WorkflowInstance(DeterministicEventLoop):
                 self._start_update(job)
             case jobs.CancelWorkflow():
                 self._cancel_requested = True
-                if self._primary_task is not None:
-                    self._primary_task.cancel()
+                self._cancel_primary()
 
     def _deliver_signal(self, job: jobs.SignalWorkflow) -> None:
         handler = self._signal_handlers.get(job.name) or self._signal_handlers.get(None)

@@ -184,6 +184,34 @@ async def test_cancel_and_terminate(client: Client) -> None:
         assert (await handle2.describe()).status == WorkflowExecutionStatus.TERMINATED
 
 
+cleanups: list[str] = []
+
+
+@workflow.defn
+class CleansUpWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            if not workflow.unsafe.is_replaying():
+                cleanups.append(workflow.info().workflow_id)
+            raise
+        return "never"
+
+
+async def test_cancel_requested_before_the_first_task_reaches_the_run(client: Client) -> None:
+    tq = new_task_queue()
+    handle = await client.start_workflow(CleansUpWorkflow.run, id=wf_id(), task_queue=tq)
+    await handle.cancel()  # no worker yet: the run has not started
+    async with running_worker(client, [CleansUpWorkflow], task_queue=tq):
+        with pytest.raises(WorkflowFailureError) as err:
+            await asyncio.wait_for(handle.result(), 20)
+    assert isinstance(err.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert cleanups == [handle.id]  # the run method started and saw the cancellation at its first await
+
+
 @workflow.defn
 class SleepWorkflow:
     @workflow.run
