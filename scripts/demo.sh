@@ -75,6 +75,21 @@ fi
 echo "demo.sh: migrating the database ..."
 "$PY" manage.py migrate --noinput -v 0
 
+# A login for the admin of this demo database (never for a DATABASE_URL you point it at).
+DEMO_USER="${DEMO_ADMIN_USER:-admin}"
+DEMO_PASSWORD="${DEMO_ADMIN_PASSWORD:-admin}"
+if [[ -z "${DATABASE_URL:-}" ]]; then
+    DEMO_USER="$DEMO_USER" DEMO_PASSWORD="$DEMO_PASSWORD" "$PY" manage.py shell -v 0 -c "
+import os
+from django.contrib.auth import get_user_model
+User = get_user_model()
+name, password = os.environ['DEMO_USER'], os.environ['DEMO_PASSWORD']
+if not User.objects.filter(username=name).exists():
+    User.objects.create_superuser(name, '', password)
+    print(f'demo.sh: created the admin login {name} / {password}')
+"
+fi
+
 echo "demo.sh: starting the worker (log: var/demo/worker.log)"
 "$PY" manage.py runworker >"$LOGS/worker.log" 2>&1 &
 WORKER_PID=$!
@@ -109,7 +124,11 @@ fi
 
 if [[ $KEEP -eq 1 ]]; then
     echo "demo.sh: worker and web server keep running: http://127.0.0.1:$PORT/admin/  (Ctrl-C to stop)"
-    echo "         create a login with: .venv/bin/python manage.py createsuperuser"
+    if [[ -z "${DATABASE_URL:-}" ]]; then
+        echo "         log in as $DEMO_USER (password: $DEMO_PASSWORD unless you changed it); the run pages update live"
+    else
+        echo "         create a login with: .venv/bin/python manage.py createsuperuser"
+    fi
     # Return when either process exits or on Ctrl-C (trap -> cleanup).
     while kill -0 "$WORKER_PID" 2>/dev/null && kill -0 "$WEB_PID" 2>/dev/null; do
         sleep 1
@@ -119,4 +138,5 @@ if [[ $KEEP -eq 1 ]]; then
     show_log web "$LOGS/web.log"
     exit 1
 fi
-echo "demo.sh: done"
+echo "demo.sh: done. To look around: scripts/demo.sh --keep leaves the worker and the admin"
+echo "         (http://127.0.0.1:$PORT/admin/, runs update live) running until Ctrl-C."
