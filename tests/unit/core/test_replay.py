@@ -376,3 +376,28 @@ def test_random_is_stable_for_non_uuid_run_ids_across_processes() -> None:
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": str(i), "PATH": ""}).stdout for i in (1, 2)}
     assert len(outs) == 1 and outs != {""}
+
+
+@workflow.defn(name="Waits")
+class WaitsWithCleanup:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            await workflow.execute_activity(compose, "cleanup", start_to_close_timeout=timedelta(seconds=5))
+            raise
+        return "never"
+
+
+def test_cancel_requested_before_the_first_task_reaches_the_run_method():
+    h = HistoryBuilder("Waits")
+    h.add(ET.WORKFLOW_EXECUTION_CANCEL_REQUESTED, cause="test")
+    driver = new_driver(WaitsWithCleanup)
+    c1 = run_task(driver, h)
+    # The run method started and handled the cancellation at its first await: cleanup first.
+    assert [type(c) for c in c1.commands] == [cmds.ScheduleActivityTask]
+    h.complete_activity(h.scheduled_activities()[0].event_id, "Hello, cleanup!")
+    c2 = run_task(driver, h)
+    assert [type(c) for c in c2.commands] == [cmds.CancelWorkflowExecution]
+    replay(h, WaitsWithCleanup)  # and the history replays
