@@ -13,10 +13,12 @@ from temporalflow.client._remote import (
     RemoteClient,
     RemoteUpdateHandle,
     RemoteWorkflowHandle,
+    WorkflowExecutionCount,
+)
+from temporalflow.client._remote_sync import (
     SyncRemoteClient,
     SyncRemoteUpdateHandle,
     SyncRemoteWorkflowHandle,
-    WorkflowExecutionCount,
 )
 from temporalflow.client._sync import SyncClient, SyncUpdateHandle, SyncWorkflowHandle
 from temporalflow.client._types import (

@@ -26,7 +26,8 @@ from temporalflow.client._ops import (
     seconds,
     workflow_type_and_hint,
 )
-from temporalflow.client._remote import SyncRemoteClient, is_api_url
+from temporalflow.client._remote import is_api_url
+from temporalflow.client._remote_sync import SyncRemoteClient
 from temporalflow.client._types import WorkflowExecutionDescription, WorkflowHistory, WorkflowUpdateStage
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
