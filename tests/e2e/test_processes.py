@@ -184,9 +184,10 @@ def test_zombie_worker_completion_is_rejected_after_another_worker_took_over(wor
     zombie.send_signal(signal.SIGSTOP)  # frozen mid-activity: its heartbeats stop, its lease expires
     try:
         workers.spawn()
-        # The takeover normally follows the 1 s heartbeat timeout; once in a fresh-clone CI run on
-        # a loaded machine it came only with the 60 s start-to-close timeout (not reproduced since),
-        # so the wait allows for that backstop: this test is about what the zombie may do after.
+        # The takeover normally follows the 1 s heartbeat timeout (about 10 s in all). Once in a
+        # fresh-clone CI run it did not come within 60 s (not reproduced in later runs); the wait
+        # also allows for the activity's 60 s start-to-close backstop. See docs/status.md: a
+        # worker frozen between sending a statement and the pipeline's Sync keeps its row locks.
         assert handle.result(timeout=120) == "slow-done"
         before = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
     finally:
