@@ -1,7 +1,8 @@
 """System checks for temporalflow's configuration (``manage.py check``).
 
 Ids are stable: ``temporalflow.E001`` settings, ``E002`` database vendor,
-``W001`` SQLite without IMMEDIATE transactions.
+``W001`` SQLite without IMMEDIATE transactions, ``W002`` Django Channels listed before
+temporalflow (its ``runworker`` command would replace temporalflow's).
 """
 
 from __future__ import annotations
@@ -55,4 +56,28 @@ def database_problems(alias: str, db: dict[str, Any]) -> list[Any]:
             hint="Add 'OPTIONS': {'transaction_mode': 'IMMEDIATE', 'timeout': 30} to the database settings "
                  "(and consider 'init_command': 'PRAGMA journal_mode=WAL;'). Use PostgreSQL in production.",
             id="temporalflow.W001")]
+    return []
+
+
+@register(Tags.compatibility)
+def check_command_order(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``manage.py runworker`` is temporalflow's, although Django Channels has a command of that name."""
+    return runworker_problems(list(django_settings.INSTALLED_APPS))
+
+
+def runworker_problems(installed_apps: list[str]) -> list[Any]:
+    """Problems of the app order for ``runworker``: Django uses the command of the app listed first."""
+
+    def position(app: str) -> int | None:
+        for i, entry in enumerate(installed_apps):
+            if entry == app or entry.startswith(app + "."):
+                return i
+        return None
+
+    ours, channels = position("temporalflow"), position("channels")
+    if ours is not None and channels is not None and channels < ours:
+        return [Warning(
+            "'channels' comes before 'temporalflow' in INSTALLED_APPS, so 'manage.py runworker' runs Django "
+            "Channels' worker instead of temporalflow's",
+            hint="List 'temporalflow' before 'channels' in INSTALLED_APPS.", id="temporalflow.W002")]
     return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from temporalflow.checks import check_settings, database_problems
+from temporalflow.checks import check_command_order, check_settings, database_problems, runworker_problems
 
 
 def test_unknown_setting_key_is_an_error() -> None:
@@ -27,3 +27,18 @@ def test_unknown_database_alias_is_an_error() -> None:
 ])
 def test_database_checks(database: dict, expected: list[str]) -> None:
     assert [e.id for e in database_problems("default", database)] == expected
+
+
+@pytest.mark.parametrize(("apps", "expected"), [
+    (["daphne", "temporalflow", "channels"], []),
+    (["channels", "temporalflow"], ["temporalflow.W002"]),
+    (["channels", "temporalflow.apps.TemporalflowConfig"], ["temporalflow.W002"]),
+    (["channels_redis", "temporalflow"], []),  # not Channels itself
+    (["temporalflow"], []),
+])
+def test_channels_must_not_shadow_runworker(apps: list[str], expected: list[str]) -> None:
+    assert [e.id for e in runworker_problems(apps)] == expected
+
+
+def test_the_demo_project_lists_temporalflow_before_channels() -> None:
+    assert check_command_order() == []
