@@ -99,7 +99,7 @@ class RunCache:
 
 @dataclass(slots=True)
 class _Inline:
-    """An activation made inside an activity completion's transaction, waiting for its outcome."""
+    """An activation made inside a store transaction (a claim's or an activity's), awaiting its outcome."""
 
     driver: RunDriver
     completion: jobs.Completion
@@ -194,9 +194,7 @@ class WorkflowTaskRunner:
         if completion.failure is not None:
             await self._fail_task(lease, completion)
             return None
-        wanted = sum(1 for c in completion.commands
-                     if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
-        reserved = self.eager_activity_slots(wanted) if wanted else 0
+        reserved = self._reserve_eager(lease, completion)
         try:
             result = await self.db(self.store.complete_workflow_task, lease, sb.WorkflowTaskCompletion(
                 commands=completion.commands, identity=self.identity, sticky=self.cache.size > 0,
@@ -213,6 +211,12 @@ class WorkflowTaskRunner:
             raise
         self._after_completion(lease, driver, completion, result, reserved)
         return result.next_task
+
+    def _reserve_eager(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> int:
+        """Activity slots for the completion's activities on the run's own queue (started at once)."""
+        wanted = sum(1 for c in completion.commands
+                     if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
+        return self.eager_activity_slots(wanted) if wanted else 0
 
     async def _fail_task(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> None:
         """Record the task's failure (it is retried with backoff); the cached run goes."""
@@ -299,9 +303,7 @@ class WorkflowTaskRunner:
                 self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
                 kept = True
                 return None
-            wanted = sum(1 for c in completion.commands
-                         if isinstance(c, cmds.ScheduleActivityTask) and c.task_queue == lease.task_queue)
-            reserved = self.eager_activity_slots(wanted) if wanted else 0
+            reserved = self._reserve_eager(lease, completion)
             self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
             kept = True
             return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
