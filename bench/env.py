@@ -97,6 +97,24 @@ def database_latency(samples: int = 300) -> tuple[float, float]:
     return statistics.median(commits) * 1000, statistics.median(trips) * 1000
 
 
+def python_speed(samples: int = 5) -> float:
+    """Median milliseconds this machine's Python takes for 1,000,000 loop additions.
+
+    The CPU share a session gets differs from day to day on a shared host (3x seen);
+    CPU-bound figures (A's CPU per workflow, B) scale with it, so RESULTS.md records it.
+    """
+    import statistics
+    import time
+
+    times = []
+    for _ in range(samples):
+        started, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
 def machine_facts() -> dict[str, str]:
     """Machine and version facts for RESULTS.md."""
     import django
@@ -109,6 +127,7 @@ def machine_facts() -> dict[str, str]:
     return {
         "commit_ms": f"{commit_ms:.3f}",
         "round_trip_ms": f"{round_trip_ms:.3f}",
+        "python_loop_ms": f"{python_speed():.1f}",
         "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
         "cpu": _cpu_model(),
         "free": free,

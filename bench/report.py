@@ -88,6 +88,8 @@ Each figure is the median of {max(len(v) for v in results.values())} runs (fresh
 - One `manage.py runworker` subprocess (default options unless noted), DJANGO_DEBUG=0
 - Database latency when the results were written (medians of 300): durable one-row commit
   {facts['commit_ms']} ms, `SELECT 1` round trip {facts['round_trip_ms']} ms
+- CPU speed when the results were written: {facts.get('python_loop_ms', '?')} ms for 1,000,000
+  Python loop additions (median of 5; the CPU-bound figures scale with it)
 
 ## Figures
 
