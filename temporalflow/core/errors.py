@@ -36,5 +36,13 @@ class ContinueAsNewError(BaseException):
         self.options = options
 
 
+class UnfinishedUpdateHandlersWarning(RuntimeWarning):
+    """The workflow exited before all update handlers had finished executing."""
+
+
+class UnfinishedSignalHandlersWarning(RuntimeWarning):
+    """The workflow exited before all signal handlers had finished executing."""
+
+
 class DeadlockError(TemporalError):
     """Workflow code did not yield back to the engine within the deadlock timeout."""

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import logging
 import random
 import traceback
 import uuid
+import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,8 +26,14 @@ from typing import Any
 from temporalflow.common import RawValue
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
+from temporalflow.core.children import RELATION_JOBS, ChildWorkflowsMixin
 from temporalflow.core.definitions import HandlerDefinition, WorkflowDefinition
-from temporalflow.core.errors import ContinueAsNewError, ReadOnlyContextError
+from temporalflow.core.errors import (
+    ContinueAsNewError,
+    ReadOnlyContextError,
+    UnfinishedSignalHandlersWarning,
+    UnfinishedUpdateHandlersWarning,
+)
 from temporalflow.core.info import ParentInfo, WorkflowInfo
 from temporalflow.core.loop import DeterministicEventLoop, TimerHandle
 from temporalflow.core.payload import Payload, PayloadsJSON, payloads_from_json, payloads_to_json
@@ -54,12 +63,15 @@ def _td(value: float | None) -> timedelta | None:
 @dataclass
 class _ActivityState:
     seq: int
-    command: cmds.ScheduleActivityTask
+    command: cmds.ScheduleActivityTask | cmds.ScheduleLocalActivity
     future: asyncio.Future[Any]
     result_type: Any
     cancellation_type: int
     scheduled_event_id: int = 0
     cancel_requested: bool = False
+    local: bool = False
+    backoff_task: asyncio.Task[None] | None = None
+    """A local activity waiting on its retry timer (see :meth:`WorkflowInstance._retry_local_later`)."""
 
 
 @dataclass
@@ -67,9 +79,10 @@ class _UpdateState:
     update_id: str
     name: str
     task: asyncio.Task[Any] | None = None
+    unfinished_policy: int = 1
 
 
-class WorkflowInstance(DeterministicEventLoop):
+class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
     """One run's workflow object on its own deterministic loop."""
 
     def __init__(
@@ -102,6 +115,10 @@ class WorkflowInstance(DeterministicEventLoop):
         self._activities: dict[int, _ActivityState] = {}
         self._updates: dict[str, _UpdateState] = {}
         self._running_signal_handlers = 0
+        # Running signal handlers by execution number: (signal name, unfinished policy).
+        # Created on first signal (memory per cached run matters).
+        self._signal_executions: dict[int, tuple[str, int]] | None = None
+        self._signal_execution_seq = 0
         # Shared with the definition until a handler is set at run time (copy on write).
         self._signal_handlers: dict[str | None, HandlerDefinition] = definition.signals
         self._query_handlers: dict[str | None, HandlerDefinition] = definition.queries
@@ -158,6 +175,12 @@ class WorkflowInstance(DeterministicEventLoop):
                 self._task_failure = self._loop_errors[0]
         except Exception as err:  # never raise out of activate
             self._task_failure = err
+        if self._task_failure is None and not self._is_replaying and any(
+                isinstance(c, _CLOSE_COMMANDS) for c in self._commands):
+            # After the whole activation, as temporalio checks: a handler that closed the
+            # run has finished by now and is not reported. Not while replaying, so a run
+            # rebuilt from history does not warn a second time.
+            self._warn_if_unfinished_handlers()
         if self._task_failure is not None:
             err = self._task_failure
             cause = getattr(err, "_workflow_task_failed_cause", "WorkflowWorkerUnhandledFailure")
@@ -285,6 +308,9 @@ class WorkflowInstance(DeterministicEventLoop):
         self._commands.append(command)
 
     def _apply(self, job: jobs.Job) -> None:
+        if isinstance(job, RELATION_JOBS):
+            self._apply_relation_job(job)  # children and external handles (core/children.py)
+            return
         match job:
             case jobs.FireTimer(seq=seq):
                 handle = self._timers.pop(seq, None)
@@ -313,8 +339,14 @@ class WorkflowInstance(DeterministicEventLoop):
                            job.name, self._workflow_id, exc_info=True)
             return
 
+        self._signal_execution_seq += 1
+        execution = self._signal_execution_seq
+
         async def run_signal() -> None:
             self._running_signal_handlers += 1
+            if self._signal_executions is None:
+                self._signal_executions = {}
+            self._signal_executions[execution] = (job.name, handler.unfinished_policy)
             try:
                 result = self._call_handler(handler, job.name, values)
                 if inspect.isawaitable(result):
@@ -328,6 +360,8 @@ class WorkflowInstance(DeterministicEventLoop):
                     self._task_failure = err
             finally:
                 self._running_signal_handlers -= 1
+                if self._signal_executions is not None:
+                    self._signal_executions.pop(execution, None)
 
         self.create_task(run_signal(), name=f"signal:{job.name}")
 
@@ -349,6 +383,8 @@ class WorkflowInstance(DeterministicEventLoop):
                     f"Update handler for '{job.name}' expected but not found, known updates: [{' '.join(known)}]",
                     type="UpdateNotFound", non_retryable=True,
                 )
+            if (state := self._updates.get(job.update_id)) is not None:
+                state.unfinished_policy = handler.unfinished_policy
             values = self._decode_handler_args(handler, job.name, job.input)
             if job.run_validator and handler.validator is not None:
                 self._in_read_only = True
@@ -433,6 +469,68 @@ class WorkflowInstance(DeterministicEventLoop):
         self._commands.append(command)
         return self.create_task(self._await_activity(state), name=f"activity:{activity_type}:{seq}")
 
+    def start_local_activity(
+        self,
+        activity_type: str,
+        args: Sequence[Any],
+        *,
+        schedule_to_close_timeout: timedelta | None,
+        schedule_to_start_timeout: timedelta | None,
+        start_to_close_timeout: timedelta | None,
+        retry_policy: Any,
+        local_retry_threshold: timedelta | None,
+        cancellation_type: int,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> asyncio.Task[Any]:
+        """Ask the worker to run a local activity in this task; the task resolves with its result."""
+        self._assert_can_command()
+        if schedule_to_close_timeout is None and start_to_close_timeout is None:
+            raise ValueError("Activity must have start_to_close_timeout or schedule_to_close_timeout")
+        seq = self._next_seq("activity")
+        threshold = _seconds(local_retry_threshold)
+        command = cmds.ScheduleLocalActivity(
+            seq=seq,
+            activity_id=activity_id or str(seq),
+            activity_type=activity_type,
+            input=self._encode(list(args)),
+            schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
+            schedule_to_start_timeout=_seconds(schedule_to_start_timeout),
+            start_to_close_timeout=_seconds(start_to_close_timeout),
+            retry_policy=retry_policy.to_json() if retry_policy is not None else None,
+            local_retry_threshold=60.0 if threshold is None else threshold,
+            cancellation_type=cancellation_type,
+        )
+        state = _ActivityState(seq=seq, command=command, future=self.create_future(),
+                               result_type=result_type, cancellation_type=cancellation_type, local=True)
+        self._activities[seq] = state
+        self._commands.append(command)
+        return self.create_task(self._await_activity(state), name=f"local_activity:{activity_type}:{seq}")
+
+    def _retry_local_later(self, state: _ActivityState, backoff: dict[str, Any]) -> None:
+        """The worker gave up retrying in place: wait on a durable timer, then schedule again."""
+        async def retry() -> None:
+            await asyncio.sleep(float(backoff.get("backoff_duration") or 0.0))
+            state.backoff_task = None
+            seq = self._next_seq("activity")
+            old = state.command
+            assert isinstance(old, cmds.ScheduleLocalActivity)
+            state.seq = seq
+            state.command = cmds.ScheduleLocalActivity(
+                seq=seq, activity_id=old.activity_id, activity_type=old.activity_type, input=old.input,
+                schedule_to_close_timeout=old.schedule_to_close_timeout,
+                schedule_to_start_timeout=old.schedule_to_start_timeout,
+                start_to_close_timeout=old.start_to_close_timeout, retry_policy=old.retry_policy,
+                local_retry_threshold=old.local_retry_threshold, cancellation_type=old.cancellation_type,
+                attempt=int(backoff.get("attempt") or old.attempt + 1),
+                original_schedule_time=backoff.get("original_schedule_time") or old.original_schedule_time,
+                header=old.header,
+            )
+            self._activities[seq] = state
+            self._commands.append(state.command)
+
+        state.backoff_task = self.create_task(retry(), name=f"local_activity_backoff:{state.command.activity_type}")
+
     async def _await_activity(self, state: _ActivityState) -> Any:
         while True:
             try:
@@ -451,6 +549,18 @@ class WorkflowInstance(DeterministicEventLoop):
             self._commands.remove(state.command)
             self._activities.pop(state.seq, None)
             self._resolve_cancelled(state)
+            return
+        if state.local:
+            if state.backoff_task is not None:  # between attempts: cancelling the timer is enough
+                state.backoff_task.cancel()
+                state.backoff_task = None
+                self._resolve_cancelled(state)
+                return
+            # Same cancellation types as a normal activity; the worker stops the running attempt.
+            if state.cancellation_type != 2:
+                self._commands.append(cmds.RequestCancelLocalActivity(seq=state.seq))
+            if state.cancellation_type != 1:
+                self._resolve_cancelled(state)
             return
         # ActivityCancellationType: 0 TRY_CANCEL, 1 WAIT_CANCELLATION_COMPLETED, 2 ABANDON
         if state.cancellation_type != 2:
@@ -477,6 +587,9 @@ class WorkflowInstance(DeterministicEventLoop):
         state = self._activities.pop(job.seq, None)
         if state is None or state.future.done():
             return  # already resolved as cancelled (TRY_CANCEL / ABANDON)
+        if job.backoff is not None and state.local:
+            self._retry_local_later(state, job.backoff)
+            return
         if job.failure is not None:
             state.future.set_exception(self._fc.from_failure(job.failure, self._pc))
             return
@@ -600,6 +713,26 @@ class WorkflowInstance(DeterministicEventLoop):
         """``workflow.all_handlers_finished()``: no signal or update handler still running."""
         return self._running_signal_handlers == 0 and not self._updates
 
+    def _warn_if_unfinished_handlers(self) -> None:
+        """Warn, as temporalio does (``[TMPRL1102]``), about handlers the closing run abandons.
+
+        Only handlers whose ``unfinished_policy`` is WARN_AND_ABANDON (1) are reported;
+        ABANDON (2) abandons them silently.
+        """
+        updates = [u for u in self._updates.values() if u.unfinished_policy == 1]
+        if updates:
+            warnings.warn(UnfinishedUpdateHandlersWarning(
+                f"{_UNFINISHED_UPDATES_MESSAGE} The following updates were unfinished (and warnings were not "
+                "disabled for their handler): "
+                + json.dumps([{"name": u.name, "id": u.update_id} for u in updates])), stacklevel=1)
+        signals = [name for name, policy in (self._signal_executions or {}).values() if policy == 1]
+        if signals:
+            counts = Counter(signals).most_common()
+            warnings.warn(UnfinishedSignalHandlersWarning(
+                f"{_UNFINISHED_SIGNALS_MESSAGE} The following signals were unfinished (and warnings were not "
+                "disabled for their handler): "
+                + json.dumps([{"name": name, "count": count} for name, count in counts])), stacklevel=1)
+
     def continue_as_new_error(self, **options: Any) -> ContinueAsNewError:
         """Build the error ``workflow.continue_as_new`` raises."""
         return ContinueAsNewError(**options)
@@ -672,6 +805,29 @@ class WorkflowInstance(DeterministicEventLoop):
 
 
 _MISSING = object()
+
+_CLOSE_COMMANDS = (cmds.CompleteWorkflowExecution, cmds.FailWorkflowExecution, cmds.CancelWorkflowExecution,
+                   cmds.ContinueAsNewWorkflowExecution)
+
+# temporalio's wording (temporalio/worker/_workflow_instance.py), so log-based alerts port.
+_UNFINISHED_UPDATES_MESSAGE = (
+    "[TMPRL1102] Workflow finished while update handlers are still running. This may have interrupted work "
+    "that the update handler was doing, and the client that sent the update will receive a 'workflow "
+    "execution already completed' RPCError instead of the update result. You can wait for all update and "
+    "signal handlers to complete by using `await workflow.wait_condition(lambda: "
+    "workflow.all_handlers_finished())`. Alternatively, if both you and the clients sending the update are "
+    "okay with interrupting running handlers when the workflow finishes, and causing clients to receive "
+    "errors, then you can disable this warning via the update handler decorator: "
+    "`@workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)`."
+)
+_UNFINISHED_SIGNALS_MESSAGE = (
+    "[TMPRL1102] Workflow finished while signal handlers are still running. This may have interrupted work "
+    "that the signal handler was doing. You can wait for all update and signal handlers to complete by using "
+    "`await workflow.wait_condition(lambda: workflow.all_handlers_finished())`. Alternatively, if both you "
+    "and the clients sending the signal are okay with interrupting running handlers when the workflow "
+    "finishes, then you can disable this warning via the signal handler decorator: "
+    "`@workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)`."
+)
 
 
 def _seed(run_id: str) -> int:

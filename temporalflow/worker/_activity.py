@@ -22,7 +22,7 @@ from temporalflow import metrics
 from temporalflow.core.definitions import ActivityDefinition
 from temporalflow.core.info import ActivityInfo
 from temporalflow.core.payload import payloads_from_json, payloads_size, payloads_to_json
-from temporalflow.exceptions import ApplicationError, CancelledError
+from temporalflow.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 from temporalflow.store import base as sb
 
 logger = logging.getLogger("temporalflow.worker")
@@ -137,8 +137,12 @@ class ActivityRunner:
         loop = asyncio.get_running_loop()
         pc = self.converter.payload_converter
         try:
-            details = pc.from_payloads(payloads_from_json(lease.heartbeat_details)) if lease.heartbeat_details else []
+            # Through the codec too, as temporalio decodes the previous attempt's heartbeat details.
+            details = (await self.converter.decode(payloads_from_json(lease.heartbeat_details))
+                       if lease.heartbeat_details else [])
         except Exception:
+            logger.warning("Could not decode the heartbeat details of activity %s (%s); info() has none",
+                           lease.activity_id, lease.activity_type, exc_info=True, extra=_log_extra(lease))
             details = []
         info = ActivityInfo(
             activity_id=lease.activity_id, activity_type=lease.activity_type, attempt=lease.attempt,
@@ -175,21 +179,27 @@ class ActivityRunner:
 
     async def _execute(self, attempt: _Attempt) -> None:
         lease = attempt.lease
-        pc = self.converter.payload_converter
+        converter = self.converter
         metrics.activity_started(lease)
         t0 = time.perf_counter()
         try:
             defn = self.registry.get(lease.activity_type)
+            raw = payloads_from_json(lease.input)
+            if converter.payload_codec is not None:
+                try:
+                    raw = await converter.payload_codec.decode(raw)
+                except Exception as err:
+                    raise ApplicationError(
+                        f"Failed decoding arguments of activity {lease.activity_type} with the payload codec: "
+                        f"{type(err).__name__}: {err}", type="DecodeError") from err
             if defn.name is None:
                 from temporalflow.common import RawValue
 
-                args: list[Any] = [lease.activity_type,
-                                   [RawValue(p) for p in payloads_from_json(lease.input)]]
+                args: list[Any] = [lease.activity_type, [RawValue(p) for p in raw]]
             else:
-                raw = payloads_from_json(lease.input)
                 hints = defn.arg_types[: len(raw)] if defn.arg_types is not None else None
                 try:
-                    args = list(pc.from_payloads(raw, hints))
+                    args = list(converter.payload_converter.from_payloads(raw, hints))
                 except Exception as err:
                     raise ApplicationError(f"Failed decoding arguments of activity {lease.activity_type}: {err}",
                                            type="DecodeError") from err
@@ -213,7 +223,7 @@ class ActivityRunner:
                 fut = asyncio.get_running_loop().run_in_executor(self.executor, in_thread)
                 result = await asyncio.shield(fut)
             metrics.activity_executed(lease, time.perf_counter() - t0)
-            payloads = payloads_to_json(pc.to_payloads([result]))
+            payloads = payloads_to_json(await converter.encode([result]))
             size = payloads_size(payloads)
             if size > self.payload_size_limit:
                 raise ApplicationError(
@@ -222,11 +232,16 @@ class ActivityRunner:
         except BaseException as err:  # noqa: BLE001 - every outcome is reported
             if not isinstance(err, asyncio.CancelledError | CancelledError):
                 metrics.activity_executed(lease, time.perf_counter() - t0)
-                metrics.activity_failed(lease)
+                # As temporalio: a BENIGN ApplicationError is an expected outcome, logged at
+                # DEBUG and not counted as a failure in metrics.
+                benign = isinstance(err, ApplicationError) and err.category == ApplicationErrorCategory.BENIGN
+                if not benign:
+                    metrics.activity_failed(lease)
                 # temporalio's wording, so log-based alerts keep working after the move.
-                logger.warning("Completing activity as failed (activity %s (%s) of workflow %s, attempt %d)",
-                               lease.activity_id, lease.activity_type, lease.workflow_id, lease.attempt,
-                               exc_info=err, extra=_log_extra(lease))
+                logger.log(logging.DEBUG if benign else logging.WARNING,
+                           "Completing activity as failed (activity %s (%s) of workflow %s, attempt %d)",
+                           lease.activity_id, lease.activity_type, lease.workflow_id, lease.attempt,
+                           exc_info=err, extra=_log_extra(lease))
             await self._report_error(attempt, err)
             if isinstance(err, asyncio.CancelledError) and not attempt.ctx.cancelled.is_set():
                 raise
@@ -264,7 +279,7 @@ class ActivityRunner:
             if cancelled and attempt.ctx.cancelled.is_set() and not attempt.shutdown_cancel:
                 details = None
                 if attempt.details:
-                    details = payloads_to_json(self.converter.payload_converter.to_payloads(list(attempt.details)))
+                    details = payloads_to_json(await self.converter.encode(list(attempt.details)))
                 await self.db(self.store.cancel_activity_task, lease.token, details, self.identity)
                 return
             if cancelled and attempt.shutdown_cancel:
@@ -272,7 +287,14 @@ class ActivityRunner:
             elif isinstance(err, asyncio.CancelledError):
                 err = CancelledError("Activity cancelled")
             await self._flush_heartbeat(attempt)
-            failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
+            try:
+                failure = await self.converter.encode_failure(err)
+            except Exception as codec_err:  # noqa: BLE001 - report a failure that says why, not nothing
+                logger.warning("Could not encode the failure of activity %s (%s)", lease.activity_id,
+                               lease.activity_type, exc_info=True, extra=_log_extra(lease))
+                failure = {"message": f"Failed encoding the activity's failure: {type(codec_err).__name__}: "
+                                      f"{codec_err}", "source": "temporalflow", "stack_trace": "",
+                           "application_failure_info": {"type": "PayloadCodecError", "non_retryable": False}}
             await self.db(self.store.fail_activity_task, lease.token, failure, self.identity)
         except sb.StaleTask:
             logger.info("Activity %s (%s) failed after losing its lease", lease.activity_id, lease.activity_type,
@@ -306,7 +328,11 @@ class ActivityRunner:
     async def _send_heartbeat(self, attempt: _Attempt) -> None:
         details = None
         if attempt.details is not None:
-            details = payloads_to_json(self.converter.payload_converter.to_payloads(list(attempt.details)))
+            try:
+                details = payloads_to_json(await self.converter.encode(list(attempt.details)))
+            except Exception:
+                logger.warning("Could not encode the heartbeat details of activity %s; heartbeat sent without them",
+                               attempt.lease.activity_id, exc_info=True, extra=_log_extra(attempt.lease))
         try:
             result = await self.db(self.store.heartbeat_activity, attempt.lease.token, details)
         except sb.StaleTask:

@@ -15,7 +15,13 @@ Code written for Temporal's Python SDK runs here when its imports say
 
 import asyncio
 
-from temporalflow.core.errors import ContinueAsNewError, NondeterminismError, ReadOnlyContextError
+from temporalflow.core.errors import (
+    ContinueAsNewError,
+    NondeterminismError,
+    ReadOnlyContextError,
+    UnfinishedSignalHandlersWarning,
+    UnfinishedUpdateHandlersWarning,
+)
 from temporalflow.core.info import ParentInfo
 from temporalflow.core.info import WorkflowInfo as Info
 from temporalflow.workflow._api import (
@@ -57,6 +63,7 @@ from temporalflow.workflow._api import (
     uuid4,
     wait_condition,
 )
+from temporalflow.workflow._asyncio import as_completed, wait
 from temporalflow.workflow._decorators import (
     HandlerUnfinishedPolicy,
     defn,
@@ -80,7 +87,10 @@ __all__ = [
     "ParentClosePolicy",
     "ParentInfo",
     "ReadOnlyContextError",
+    "UnfinishedSignalHandlersWarning",
+    "UnfinishedUpdateHandlersWarning",
     "all_handlers_finished",
+    "as_completed",
     "continue_as_new",
     "defn",
     "deprecate_patch",
@@ -120,5 +130,6 @@ __all__ = [
     "unsafe",
     "update",
     "uuid4",
+    "wait",
     "wait_condition",
 ]

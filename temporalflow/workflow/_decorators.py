@@ -19,11 +19,25 @@ ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
 
 
-class HandlerUnfinishedPolicy(enum.IntEnum):
-    """What to do when the workflow finishes while this handler is still running."""
+class HandlerUnfinishedPolicy(enum.Enum):
+    """Actions taken if a workflow exits while update or signal handlers are running.
+
+    The exit may be a successful return, a failure, a cancellation or a continue-as-new.
+    A plain ``Enum``, as in temporalio.
+    """
 
     WARN_AND_ABANDON = 1
+    """Warn (``UnfinishedUpdateHandlersWarning`` / ``UnfinishedSignalHandlersWarning``),
+    then abandon the handler."""
     ABANDON = 2
+    """Abandon the handler silently; for an update, its client receives an error instead
+    of the result."""
+
+
+def _policy_value(policy: HandlerUnfinishedPolicy) -> int:
+    if not isinstance(policy, HandlerUnfinishedPolicy):
+        raise TypeError(f"unfinished_policy must be a workflow.HandlerUnfinishedPolicy, got {policy!r}")
+    return policy.value
 
 
 @overload
@@ -99,7 +113,7 @@ def signal(
     description: str | None = None,
 ) -> Any:
     """Mark a method as a signal handler (``@workflow.signal`` / ``@workflow.signal(name=...)``)."""
-    return _handler_decorator("signal", fn, name, dynamic, unfinished_policy=int(unfinished_policy),
+    return _handler_decorator("signal", fn, name, dynamic, unfinished_policy=_policy_value(unfinished_policy),
                               description=description)
 
 
@@ -117,7 +131,7 @@ def update(
     description: str | None = None,
 ) -> Any:
     """Mark a method as an update handler; ``@handler.validator`` adds its validator."""
-    return _handler_decorator("update", fn, name, dynamic, unfinished_policy=int(unfinished_policy),
+    return _handler_decorator("update", fn, name, dynamic, unfinished_policy=_policy_value(unfinished_policy),
                               description=description)
 
 
