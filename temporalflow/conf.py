@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["Settings", "settings"]
+__all__ = ["Settings", "get_data_converter", "settings"]
 
 
 class Settings:
@@ -82,6 +82,20 @@ class Settings:
     """Seconds a process reuses its last task-queue backlog figures (``temporalflow_task_queue_backlog``)
     before a scrape counts the scheduled tasks in the database again."""
 
+    SEARCH_ATTRIBUTES: dict[str, Any] = {}
+    """Custom search attributes, registered as Temporal requires: name -> type (``"Text"``,
+    ``"Keyword"``, ``"Int"``, ``"Double"``, ``"Bool"``, ``"Datetime"``, ``"KeywordList"``) for
+    every namespace, or namespace -> such a dict for one namespace. Starting or upserting an
+    attribute that is not registered (or with a value of another type) is refused."""
+
+    DATA_CONVERTER: Any = None
+    """The project's data converter: a dotted path to a ``temporalflow.converter.DataConverter``
+    (or to a callable returning one), e.g. ``"myapp.converters.data_converter"``, or the object
+    itself; None: ``DataConverter.default``. ``runworker``, ``Client.connect()`` /
+    ``SyncClient.connect()`` without ``data_converter=``, the admin, the REST API and the
+    Channels run socket use it, so payloads stored through its codec (encrypted, compressed)
+    are read back decoded there. See docs/data-conversion.md."""
+
     @classmethod
     def known_keys(cls) -> list[str]:
         """Every key ``TEMPORALFLOW`` may contain."""
@@ -113,3 +127,48 @@ class Settings:
 
 settings = Settings()
 """The settings object; attributes read ``settings.TEMPORALFLOW`` on every access."""
+
+
+_converters: dict[str, Any] = {}
+
+
+def get_data_converter() -> Any:
+    """The ``DATA_CONVERTER`` setting's data converter (``DataConverter.default`` when unset).
+
+    Also ``DataConverter.default`` when Django settings are not configured at all (a plain
+    script or test using the in-process client), so callers need not check.
+
+    Raises:
+        ImproperlyConfigured: If the setting names nothing importable, or something that is
+            not a ``DataConverter`` (nor a callable returning one).
+    """
+    from temporalflow.core.converter import DataConverter
+
+    if not django_settings.configured:
+        return DataConverter.default
+    value = settings.DATA_CONVERTER
+    if value is None or value == "":
+        return DataConverter.default
+    if isinstance(value, DataConverter):
+        return value
+    if not isinstance(value, str):
+        raise ImproperlyConfigured(
+            "TEMPORALFLOW['DATA_CONVERTER'] must be a dotted path to a DataConverter (or a callable returning one), "
+            f"or a DataConverter; got {type(value).__name__}")
+    cached = _converters.get(value)
+    if cached is not None:
+        return cached
+    from django.utils.module_loading import import_string
+
+    try:
+        obj = import_string(value)
+    except ImportError as err:
+        raise ImproperlyConfigured(f"TEMPORALFLOW['DATA_CONVERTER'] = {value!r} cannot be imported: {err}") from err
+    if not isinstance(obj, DataConverter) and callable(obj) and not isinstance(obj, type):
+        obj = obj()
+    if not isinstance(obj, DataConverter):
+        raise ImproperlyConfigured(
+            f"TEMPORALFLOW['DATA_CONVERTER'] = {value!r} is a {type(obj).__name__}, not a "
+            "temporalflow.converter.DataConverter (nor a function returning one)")
+    _converters[value] = obj
+    return obj

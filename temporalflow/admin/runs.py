@@ -28,6 +28,7 @@ from temporalflow.admin.display import DisplayEvent, PayloadDecoder, epoch_to_da
 from temporalflow.admin.filters import DateTimeRangeFilter
 from temporalflow.admin.forms import CancelForm, SignalForm, TerminateForm
 from temporalflow.client import SyncClient
+from temporalflow.conf import get_data_converter
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType
 from temporalflow.models import ActivityTask, HistoryEvent, RunStatus, Timer, WorkflowRun
@@ -161,12 +162,16 @@ class WorkflowRunAdmin(admin.ModelAdmin):
 
     def get_client(self, request: HttpRequest, run: WorkflowRun) -> SyncClient:
         """A client for ``run``'s namespace acting as the request's user."""
-        return SyncClient.connect(namespace=run.namespace, data_converter=self.data_converter,
+        return SyncClient.connect(namespace=run.namespace, data_converter=self.get_data_converter(),
                                   identity=self.client_identity(request))
 
+    def get_data_converter(self) -> DataConverter:
+        """This admin's ``data_converter``, else the project's (``TEMPORALFLOW["DATA_CONVERTER"]``)."""
+        return self.data_converter or get_data_converter()
+
     def get_decoder(self) -> PayloadDecoder:
-        """The payload decoder of the run page and the events feed."""
-        return PayloadDecoder(self.data_converter)
+        """The payload decoder of the run page, the events feed and the run socket."""
+        return PayloadDecoder(self.get_data_converter())
 
     # --- the run page ---------------------------------------------------------------------------
 

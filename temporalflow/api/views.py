@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.openapi import AutoSchema
@@ -39,6 +40,7 @@ from temporalflow.client import (
     WorkflowUpdateStage,
 )
 from temporalflow.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalflow.conf import get_data_converter
 from temporalflow.conf import settings as tf_settings
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.payload import Payload
@@ -120,7 +122,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def _decode_payload(payload: Any) -> Any:
-    return _jsonable(DataConverter.default.payload_converter.from_payloads([Payload.from_json(payload)])[0])
+    """A stored payload's value, through the project's converter (``TEMPORALFLOW["DATA_CONVERTER"]``).
+
+    Its codec runs first, so payloads stored encrypted or compressed are shown decoded here
+    exactly when this process is configured with the codec that wrote them.
+    """
+    converter: DataConverter = get_data_converter()
+    decoded = [Payload.from_json(payload)]
+    if converter.payload_codec is not None:
+        decoded = async_to_sync(converter.payload_codec.decode)(decoded)
+        if len(decoded) != 1:
+            raise ValueError(f"the payload codec returned {len(decoded)} payloads for one")
+    return _jsonable(converter.payload_converter.from_payloads(decoded)[0])
 
 
 def _is_payload(obj: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from temporalflow.client._codec import CALLER_LOOP
 from temporalflow.client._errors import WorkflowQueryRejectedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalflow.client._ops import (
     MISSING,
@@ -80,6 +82,10 @@ class Client:
             assert target_host is not None
             return await RemoteClient.connect(target_host, namespace=namespace, data_converter=data_converter,
                                               identity=identity, **_ignored)
+        if data_converter is None:
+            from temporalflow.conf import get_data_converter
+
+            data_converter = get_data_converter()  # TEMPORALFLOW["DATA_CONVERTER"], the project's converter
         return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
                    identity=identity)
 
@@ -202,7 +208,19 @@ class Client:
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # thread_sensitive: Django's own async ORM does the same, and it keeps a caller
         # that wraps us in async_to_sync on its own connection/transaction.
+        CALLER_LOOP.set(asyncio.get_running_loop())  # a payload codec in fn runs on this loop
         return await sync_to_async(self._call, thread_sensitive=True)(fn, args, kwargs)
+
+    async def _convert(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a conversion (``ops.encode``, ``ops.outcome`` …) of values the caller gave or awaits.
+
+        Without a payload codec it is plain CPU work, done right here. With one, it runs
+        on a thread (no database involved) whose codec calls come back to this loop.
+        """
+        if self._ops.data_converter.payload_codec is None:
+            return fn(*args)
+        CALLER_LOOP.set(asyncio.get_running_loop())
+        return await sync_to_async(fn, thread_sensitive=False)(*args)
 
     def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
@@ -256,7 +274,7 @@ class WorkflowHandle(HandleBase):
             event = await self._client._wait(f"closed:{pk}", lambda pk=pk: ops.store.close_event(pk), timeout)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
-            done, value = ops.outcome(event, self._result_type, follow_runs)
+            done, value = await self._client._convert(ops.outcome, event, self._result_type, follow_runs)
             if done:
                 return value
             run_id = value
@@ -291,7 +309,8 @@ class WorkflowHandle(HandleBase):
                 bad = status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
             if bad:
                 raise WorkflowQueryRejectedError(status)
-        query_id = await self._client._run(ops.store.create_query, info.pk, name, ops.encode(args_list(arg, args)))
+        encoded = await self._client._convert(ops.encode, args_list(arg, args))
+        query_id = await self._client._run(ops.store.create_query, info.pk, name, encoded)
         answer = await self._client._wait(
             f"queryans:{query_id}", lambda: ops.store.get_query_answer(query_id), seconds(rpc_timeout) or 30.0
         )
@@ -300,7 +319,7 @@ class WorkflowHandle(HandleBase):
                 "query timed out: no worker answered (is a worker running for this task queue?)",
                 RPCStatusCode.DEADLINE_EXCEEDED,
             )
-        return ops.query_answer(answer, result_type)
+        return await self._client._convert(ops.query_answer, answer, result_type)
 
     async def start_update(
         self,
@@ -323,9 +342,8 @@ class WorkflowHandle(HandleBase):
         if info.status != sb.RunStatus.RUNNING:
             raise RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND)
         update_id = id or str(uuid.uuid4())
-        await self._client._run(
-            ops.store.admit_update, info.pk, update_id, name, ops.encode(args_list(arg, args)), ops.identity
-        )
+        encoded = await self._client._convert(ops.encode, args_list(arg, args))
+        await self._client._run(ops.store.admit_update, info.pk, update_id, name, encoded, ops.identity)
         handle = WorkflowUpdateHandle(self._client, update_id, self._id, info.run_id, info.pk, result_type)
         stages = (
             ("accepted", "rejected", "completed")
@@ -334,7 +352,7 @@ class WorkflowHandle(HandleBase):
         )
         outcome = await handle._wait_for(stages, seconds(rpc_timeout))
         if outcome.stage == "rejected":
-            ops.update_outcome(outcome, result_type)  # raises WorkflowUpdateFailedError
+            await self._client._convert(ops.update_outcome, outcome, result_type)  # raises WorkflowUpdateFailedError
         return handle
 
     async def execute_update(self, update: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
@@ -431,4 +449,4 @@ class WorkflowUpdateHandle:
     async def result(self, *, rpc_timeout: timedelta | None = None) -> Any:
         """Wait for the update to complete; its result, or ``WorkflowUpdateFailedError``."""
         outcome = await self._wait_for(("rejected", "completed"), seconds(rpc_timeout))
-        return self._client._ops.update_outcome(outcome, self._result_type)
+        return await self._client._convert(self._client._ops.update_outcome, outcome, self._result_type)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalflow import metrics
+from temporalflow.client._codec import run_codec
 from temporalflow.client._errors import (
     WorkflowContinuedAsNewError,
     WorkflowFailureError,
@@ -159,20 +160,42 @@ class Ops:
 
     # --- conversion -----------------------------------------------------------
 
+    # The payload codec (when the converter has one) runs here, so every operation that
+    # stores or reads payloads gets it: values are encoded by the payload converter and
+    # then the codec before they are written; stored payloads go through the codec and
+    # then the converter when read (temporalio's order). See client/_codec.py for where
+    # the codec's coroutines run.
+
     def encode(self, values: Sequence[Any]) -> PayloadsJSON:
-        """Values → ``{"payloads": [...]}``; RPCError INVALID_ARGUMENT past the size limit."""
-        payloads = payloads_to_json(self.data_converter.payload_converter.to_payloads(list(values)))
-        check_payload_size(payloads, "arguments")
-        return payloads
+        """Values → ``{"payloads": [...]}``, codec applied; RPCError INVALID_ARGUMENT past the size limit."""
+        payloads = self.data_converter.payload_converter.to_payloads(list(values))
+        codec = self.data_converter.payload_codec
+        if codec is not None and payloads:
+            payloads = run_codec(codec.encode(payloads))
+        encoded = payloads_to_json(list(payloads))
+        check_payload_size(encoded, "arguments")  # the stored (encoded) size is what the limit is about
+        return encoded
+
+    def decode_all(self, payloads: PayloadsJSON | None, hints: list[Any] | None = None) -> list[Any]:
+        """Every value of ``payloads`` (codec, then payload converter)."""
+        raw = payloads_from_json(payloads)
+        codec = self.data_converter.payload_codec
+        if codec is not None and raw:
+            raw = run_codec(codec.decode(raw))
+        return self.data_converter.payload_converter.from_payloads(raw, hints)
 
     def decode_one(self, payloads: PayloadsJSON | None, hint: Any) -> Any:
         """The first value of ``payloads`` (None if empty)."""
-        values = self.data_converter.payload_converter.from_payloads(
-            payloads_from_json(payloads), [hint] if hint is not None else None)
+        if hint is not None and payloads_from_json(payloads):
+            values = self.decode_all(payloads, [hint])
+        else:
+            values = self.decode_all(payloads)
         return values[0] if values else None
 
     def decode_failure(self, failure: dict[str, Any]) -> BaseException:
-        """A Failure dict → its exception."""
+        """A Failure dict → its exception (its payloads through the codec first)."""
+        if self.data_converter.payload_codec is not None:
+            return run_codec(self.data_converter.decode_failure(failure))
         return self.data_converter.failure_converter.from_failure(failure, self.data_converter.payload_converter)
 
     # --- start ------------------------------------------------------------------
@@ -256,10 +279,10 @@ class Ops:
                     return False, a["new_execution_run_id"]  # retried per the workflow's RetryPolicy
                 raise WorkflowFailureError(cause=self.decode_failure(a.get("failure") or {}))
             case EventType.WORKFLOW_EXECUTION_CANCELED:
-                details = self.data_converter.payload_converter.from_payloads(payloads_from_json(a.get("details")))
+                details = self.decode_all(a.get("details"))
                 raise WorkflowFailureError(cause=CancelledError("Workflow cancelled", *details))
             case EventType.WORKFLOW_EXECUTION_TERMINATED:
-                details = self.data_converter.payload_converter.from_payloads(payloads_from_json(a.get("details")))
+                details = self.decode_all(a.get("details"))
                 raise WorkflowFailureError(cause=TerminatedError(a.get("reason") or "Workflow terminated", *details))
             case EventType.WORKFLOW_EXECUTION_TIMED_OUT:
                 raise WorkflowFailureError(cause=TimeoutError(
@@ -303,7 +326,9 @@ class Ops:
     def query_answer(self, answer: sb.QueryAnswer, result_type: Any) -> Any:
         """Decode a query's answer, raising WorkflowQueryFailedError on failure."""
         if answer.failure is not None:
-            raise WorkflowQueryFailedError(answer.failure.get("message") or "query failed")
+            # Decoded, so a message moved into encoded attributes (and encrypted) reads as written.
+            error = self.decode_failure(answer.failure)
+            raise WorkflowQueryFailedError(getattr(error, "message", None) or str(error) or "query failed")
         return self.decode_one(answer.result, result_type)
 
     def update_outcome(self, outcome: sb.UpdateOutcome, result_type: Any) -> Any:

@@ -64,6 +64,10 @@ class SyncClient:
             assert target_host is not None
             return SyncRemoteClient.connect(target_host, namespace=namespace, data_converter=data_converter,
                                             identity=identity, **_ignored)
+        if data_converter is None:
+            from temporalflow.conf import get_data_converter
+
+            data_converter = get_data_converter()  # TEMPORALFLOW["DATA_CONVERTER"], the project's converter
         return cls(resolve_store(store, database), namespace=namespace, data_converter=data_converter,
                    identity=identity)
 

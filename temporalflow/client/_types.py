@@ -59,12 +59,20 @@ class WorkflowExecution:
     _raw_memo: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     async def memo(self) -> Mapping[str, Any]:
-        """The memo, decoded."""
-        return self.memo_sync()
+        """The memo, decoded (payload codec, then payload converter, as temporalio)."""
+        converter = self.data_converter
+        if converter.payload_codec is None:
+            return self.memo_sync()
+        return {k: (await converter.decode([Payload.from_json(v)]))[0] for k, v in self._raw_memo.items()}
 
     def memo_sync(self) -> Mapping[str, Any]:
-        """The memo, decoded (synchronously)."""
-        pc = self.data_converter.payload_converter
+        """The memo, decoded (synchronously; not on a thread running an event loop when a codec is set)."""
+        from temporalflow.client._codec import run_codec
+
+        converter = self.data_converter
+        if converter.payload_codec is not None:
+            return {k: run_codec(converter.decode([Payload.from_json(v)]))[0] for k, v in self._raw_memo.items()}
+        pc = converter.payload_converter
         return {k: pc.from_payloads([Payload.from_json(v)])[0] for k, v in self._raw_memo.items()}
 
     async def memo_value(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:

@@ -10,6 +10,7 @@ from temporalflow.core.converter import DataConverter
 from temporalflow.core.events import HistoryEvent
 from temporalflow.core.instance import WorkflowInstance
 from temporalflow.core.machines import RunDriver
+from temporalflow.core.payload_visitor import decode_events
 from temporalflow.worker._workflow import WorkflowRegistry
 
 
@@ -39,8 +40,11 @@ class Replayer:
         self._converter = data_converter or DataConverter.default
         self._failure_types = tuple(workflow_failure_exception_types)
 
-    def _replay(self, history: Any) -> None:
+    async def _replay(self, history: Any) -> None:
         events: Sequence[HistoryEvent] = history.events
+        if self._converter.payload_codec is not None:
+            # Histories hold payloads as the codec left them; workflow code sees them decoded.
+            events = await decode_events(events, self._converter.payload_codec.decode)
         run_id = history.run_id or (events[0].attributes.get("original_execution_run_id") if events else "") or "replay"
 
         def factory(ev: HistoryEvent) -> WorkflowInstance:
@@ -55,7 +59,7 @@ class Replayer:
     async def replay_workflow(self, history: Any, *, raise_on_replay_failure: bool = True) -> WorkflowReplayResult:
         """Replay one history; raises its NondeterminismError unless told not to."""
         try:
-            self._replay(history)
+            await self._replay(history)
         except Exception as err:
             if raise_on_replay_failure:
                 raise
@@ -68,7 +72,7 @@ class Replayer:
         results = WorkflowReplayResults()
         for history in histories:
             try:
-                self._replay(history)
+                await self._replay(history)
             except Exception as err:
                 if raise_on_replay_failure:
                     raise

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from temporalflow import metrics
 from temporalflow.client import Client
-from temporalflow.conf import settings
+from temporalflow.conf import get_data_converter, settings
 from temporalflow.discovery import discover
 from temporalflow.store import get_store
 from temporalflow.worker import Worker
@@ -63,7 +63,8 @@ class Command(BaseCommand):
 
     async def _run(self, queues: list[str], workflows: list[type], activities: list[Any],
                    options: dict[str, Any]) -> None:
-        client = Client(get_store(options["database"]), namespace=options["namespace"] or settings.NAMESPACE)
+        client = Client(get_store(options["database"]), namespace=options["namespace"] or settings.NAMESPACE,
+                        data_converter=get_data_converter())
         workers = [
             Worker(client, task_queue=q, workflows=workflows, activities=activities,
                    max_concurrent_workflow_tasks=options["max_concurrent_workflow_tasks"],
