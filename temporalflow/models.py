@@ -24,6 +24,8 @@ __all__ = [
     "ActivityTask",
     "HistoryEvent",
     "RunStatus",
+    "Schedule",
+    "SearchAttributeValue",
     "TaskQueuePoller",
     "Timer",
     "WorkflowQuery",
@@ -413,6 +415,143 @@ class Timer(models.Model):
         return f"timer {self.timer_id}"
 
 
+class ParentClosePolicy(models.IntegerChoices):
+    """What happens to a running child when its parent closes (Temporal's values)."""
+
+    TERMINATE = 1, "terminate"
+    ABANDON = 2, "abandon"
+    REQUEST_CANCEL = 3, "request cancel"
+
+
+class ChildWorkflow(models.Model):
+    """A child workflow a parent run started: one row per started child, until its close is reported.
+
+    The child's own chain of runs (continue-as-new, retries) shares ``first_run_id``;
+    its last run's close is reported to the parent as a ChildWorkflowExecution* event.
+    """
+
+    namespace = _ns_field()
+    # No separate index on parent: the unique (parent, ...) constraint below leads with it.
+    parent = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="child_workflows", verbose_name="parent run",
+        db_index=False, db_constraint=False,
+    )
+    initiated_event_id = models.PositiveIntegerField(
+        "initiated event id", help_text="The parent's StartChildWorkflowExecutionInitiated event.")
+    started_event_id = models.PositiveIntegerField(
+        "started event id", help_text="The parent's ChildWorkflowExecutionStarted event.")
+    workflow_id = models.CharField("child workflow id", max_length=255)
+    first_run_id = models.CharField("child first run id", max_length=36)
+    workflow_type = models.CharField("child workflow type", max_length=255)
+    parent_close_policy = models.PositiveSmallIntegerField(
+        "parent close policy", choices=ParentClosePolicy.choices, default=ParentClosePolicy.TERMINATE)
+
+    class Meta:
+        db_table = "temporalflow_child"
+        verbose_name = "child workflow"
+        verbose_name_plural = "child workflows"
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "initiated_event_id"], name="tf_child_parent_init"),
+        ]
+        indexes = [models.Index(fields=["namespace", "workflow_id", "first_run_id"], name="tf_child_wid")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_type} ({self.workflow_id})"
+
+
+class OutboxKind(models.TextChoices):
+    """What an outbox row delivers."""
+
+    SIGNAL = "signal", "signal another run"
+    CANCEL = "cancel", "cancel another run"
+    CHILD_CLOSED = "child_closed", "report a child's close to its parent"
+
+
+class WorkflowOutbox(models.Model):
+    """A message from one run to another, written in the sender's transaction, delivered by a worker.
+
+    Stage 1 delivers it to the target (a signal, a cancel request) and records the
+    outcome; stage 2 appends that outcome to ``run``'s history (ExternalWorkflowExecution
+    Signaled, ChildWorkflowExecutionCompleted, ...) and deletes the row. Each stage is one
+    transaction that locks one run, so a worker killed between them loses nothing.
+    """
+
+    namespace = _ns_field()
+    kind = models.CharField("kind", max_length=16, choices=OutboxKind.choices)
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="outbox", verbose_name="reporting run",
+        db_index=False, db_constraint=False, help_text="The run whose history receives the outcome.",
+    )
+    initiated_event_id = models.PositiveIntegerField("initiated event id", default=0)
+    target_workflow_id = models.CharField("target workflow id", max_length=255)
+    target_run_id = models.CharField("target run id", max_length=36, blank=True, default="")
+    stage = models.PositiveSmallIntegerField("stage", default=1)
+    body = models.JSONField("body", null=True, blank=True, help_text="What to deliver (stage 1).")
+    outcome = models.JSONField("outcome", null=True, blank=True, help_text="The event to append (stage 2).")
+    visible_at = models.FloatField("visible at", help_text="Epoch seconds when a worker may deliver it.")
+    attempts = models.PositiveIntegerField("attempts", default=0)
+
+    class Meta:
+        db_table = "temporalflow_outbox"
+        verbose_name = "outbox message"
+        verbose_name_plural = "outbox messages"
+        indexes = [models.Index(fields=["visible_at"], name="tf_outbox_visible")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.target_workflow_id}"
+
+
+class SearchAttributeValue(models.Model):
+    """One indexed value of a run's custom search attribute (a keyword list has a row per keyword).
+
+    The run's ``search_attributes`` JSON holds the payloads (what describe and list show);
+    these rows are their index, written in the same transaction. Exactly one value column is
+    set, per the attribute's registered type; each has a partial index led by
+    ``(namespace, name)``, so a filter on one attribute is one index range on PostgreSQL and
+    SQLite alike. Standard attributes (WorkflowId, StartTime, ...) are columns of the run row.
+    """
+
+    namespace = _ns_field()
+    # No separate index on run: the (run, name) index below leads with it; no database-level
+    # foreign key, as for events (only the store writes these rows, beside their run).
+    run = models.ForeignKey(
+        WorkflowRun, on_delete=models.CASCADE, related_name="search_attribute_values", verbose_name="run",
+        db_index=False, db_constraint=False,
+    )
+    name = models.CharField("attribute", max_length=255)
+    value_type = models.PositiveSmallIntegerField(
+        "type", help_text="Temporal's IndexedValueType (1 Text, 2 Keyword, 3 Int, 4 Double, 5 Bool, 6 Datetime, "
+        "7 KeywordList)."
+    )
+    keyword = models.CharField("keyword", max_length=2048, null=True, blank=True)
+    text = models.TextField("text", null=True, blank=True)
+    int_value = models.BigIntegerField("int", null=True, blank=True)
+    double_value = models.FloatField("double", null=True, blank=True)
+    bool_value = models.BooleanField("bool", null=True, blank=True)
+    datetime_value = models.DateTimeField("datetime", null=True, blank=True)
+
+    class Meta:
+        db_table = "temporalflow_search_attr"
+        verbose_name = "search attribute value"
+        verbose_name_plural = "search attribute values"
+        indexes = [
+            models.Index(fields=["run", "name"], name="tf_sa_run_name"),
+            models.Index(fields=["namespace", "name", "keyword"], condition=Q(keyword__isnull=False),
+                         name="tf_sa_keyword"),
+            models.Index(fields=["namespace", "name", "int_value"], condition=Q(int_value__isnull=False),
+                         name="tf_sa_int"),
+            models.Index(fields=["namespace", "name", "double_value"], condition=Q(double_value__isnull=False),
+                         name="tf_sa_double"),
+            models.Index(fields=["namespace", "name", "bool_value"], condition=Q(bool_value__isnull=False),
+                         name="tf_sa_bool"),
+            models.Index(fields=["namespace", "name", "datetime_value"], condition=Q(datetime_value__isnull=False),
+                         name="tf_sa_datetime"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} of run {self.run_id}"
+
+
 class WorkflowQuery(models.Model):
     """A query waiting for (or answered by) a worker of the run's task queue."""
 
@@ -494,3 +633,58 @@ class TaskQueuePoller(models.Model):
                 fields=["namespace", "task_queue", "identity", "kind"], name="tf_poller_unique"
             ),
         ]
+
+
+class Schedule(models.Model):
+    """A schedule: when to start a workflow (spec), what to start (action), and its bookkeeping.
+
+    ``next_fire_at`` is the epoch time the schedule next needs a worker's attention (its next
+    action time with jitter, or a re-check of a buffered start); the worker's timer loop claims
+    due rows. ``runtime`` holds the buffered starts, running and recent actions, and counters.
+    """
+
+    namespace = _ns_field()
+    schedule_id = models.CharField("schedule id", max_length=255, help_text="Identifier chosen by the creator.")
+    workflow_type = models.CharField(
+        "workflow type", max_length=255, help_text="Workflow the action starts (for lists)."
+    )
+    spec = models.JSONField("spec", help_text="When actions happen (ScheduleSpec JSON).")
+    action = models.JSONField("action", help_text="The workflow start each action makes (JSON).")
+    overlap = models.PositiveSmallIntegerField("overlap policy", default=1, help_text="ScheduleOverlapPolicy value.")
+    catchup_window = models.FloatField("catch-up window", default=365 * 86400.0, help_text="Seconds.")
+    pause_on_failure = models.BooleanField("pause on failure", default=False)
+    note = models.TextField("note", blank=True, default="")
+    paused = models.BooleanField("paused", default=False)
+    limited_actions = models.BooleanField("limited actions", default=False)
+    remaining_actions = models.IntegerField("remaining actions", default=0)
+    memo = models.JSONField("memo", default=dict, blank=True, help_text="Payloads attached to the schedule.")
+    search_attributes = models.JSONField("search attributes", default=dict, blank=True)
+    runtime = models.JSONField(
+        "runtime state", default=dict, blank=True,
+        help_text="Buffered starts, running and recent actions, counters.",
+    )
+    next_nominal = models.FloatField(
+        "next nominal time", null=True, blank=True, help_text="Epoch seconds of the next spec time (no jitter)."
+    )
+    next_fire_at = models.FloatField(
+        "next fire at", null=True, blank=True, help_text="Epoch seconds when a worker next handles it."
+    )
+    conflict_token = models.PositiveIntegerField("conflict token", default=1)
+    created_at = models.DateTimeField("created at")
+    updated_at = models.DateTimeField("updated at", null=True, blank=True)
+
+    class Meta:
+        db_table = "temporalflow_schedule"
+        verbose_name = "schedule"
+        verbose_name_plural = "schedules"
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "schedule_id"], name="tf_schedule_id"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_fire_at"], condition=Q(next_fire_at__isnull=False), name="tf_schedule_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.schedule_id

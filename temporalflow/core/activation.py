@@ -41,6 +41,44 @@ class ResolveActivity:
     failure: dict[str, Any] | None = None
     """A Failure dict for failed, timed-out and cancelled activities."""
     cancelled: bool = False
+    backoff: dict[str, Any] | None = None
+    """Local activities only: retry after a durable timer instead of resolving.
+    ``{"attempt": next attempt, "backoff_duration": seconds, "original_schedule_time": epoch}``."""
+
+
+@dataclass(slots=True)
+class ResolveChildWorkflowStart:
+    """Child ``seq`` started (``run_id``) or could not start (``failure_cause``)."""
+
+    seq: int
+    run_id: str = ""
+    failure_cause: str = ""
+    """Temporal's StartChildWorkflowExecutionFailedCause name, e.g. ``WORKFLOW_ALREADY_EXISTS``."""
+
+
+@dataclass(slots=True)
+class ResolveChildWorkflow:
+    """Child ``seq`` closed: its result, or a ChildWorkflowError failure dict."""
+
+    seq: int
+    result: PayloadsJSON | None = None
+    failure: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResolveSignalExternalWorkflow:
+    """Signal ``seq`` to another run was delivered (no failure) or failed."""
+
+    seq: int
+    failure: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResolveRequestCancelExternalWorkflow:
+    """Cancel request ``seq`` to another run was recorded there (no failure) or failed."""
+
+    seq: int
+    failure: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -76,7 +114,11 @@ class NotifyHasPatch:
     patch_id: str
 
 
-Job = InitializeWorkflow | FireTimer | ResolveActivity | SignalWorkflow | CancelWorkflow | DoUpdate | NotifyHasPatch
+Job = (
+    InitializeWorkflow | FireTimer | ResolveActivity | SignalWorkflow | CancelWorkflow | DoUpdate | NotifyHasPatch
+    | ResolveChildWorkflowStart | ResolveChildWorkflow | ResolveSignalExternalWorkflow
+    | ResolveRequestCancelExternalWorkflow
+)
 """Any activation job."""
 
 

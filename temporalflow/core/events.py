@@ -46,6 +46,28 @@ The attributes the engine writes, per event type:
 - WorkflowExecutionContinuedAsNew: new_execution_run_id, workflow_type{name},
   task_queue{name}, input, workflow_run_timeout, workflow_task_timeout
 - MarkerRecorded: marker_name, details, workflow_task_completed_event_id, failure
+- StartChildWorkflowExecutionInitiated: namespace, workflow_id, workflow_type{name},
+  task_queue{name}, input, workflow_execution_timeout, workflow_run_timeout,
+  workflow_task_timeout, parent_close_policy, control, workflow_id_reuse_policy,
+  retry_policy, cron_schedule, memo, search_attributes, header,
+  workflow_task_completed_event_id
+- StartChildWorkflowExecutionFailed: namespace, workflow_id, workflow_type{name}, cause,
+  control, initiated_event_id, workflow_task_completed_event_id
+- ChildWorkflowExecutionStarted: namespace, initiated_event_id, workflow_execution{workflow_id,
+  run_id}, workflow_type{name}, header
+- ChildWorkflowExecutionCompleted / Failed / Canceled / Terminated / TimedOut: namespace,
+  workflow_execution, workflow_type, initiated_event_id, started_event_id, and result /
+  failure + retry_state / details / (nothing) / retry_state
+- SignalExternalWorkflowExecutionInitiated: namespace, workflow_execution{workflow_id, run_id},
+  signal_name, input, control, child_workflow_only, header, workflow_task_completed_event_id
+- ExternalWorkflowExecutionSignaled: initiated_event_id, namespace, workflow_execution, control
+- SignalExternalWorkflowExecutionFailed: cause, initiated_event_id, namespace,
+  workflow_execution, control, workflow_task_completed_event_id
+- RequestCancelExternalWorkflowExecutionInitiated: namespace, workflow_execution, control,
+  child_workflow_only, reason, workflow_task_completed_event_id
+- ExternalWorkflowExecutionCancelRequested: initiated_event_id, namespace, workflow_execution
+- RequestCancelExternalWorkflowExecutionFailed: cause, initiated_event_id, namespace,
+  workflow_execution, control, workflow_task_completed_event_id
 """
 
 from __future__ import annotations
@@ -95,10 +117,12 @@ class EventType(enum.StrEnum):
     CHILD_WORKFLOW_EXECUTION_TIMED_OUT = "ChildWorkflowExecutionTimedOut"
     SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED = "SignalExternalWorkflowExecutionInitiated"
     EXTERNAL_WORKFLOW_EXECUTION_SIGNALED = "ExternalWorkflowExecutionSignaled"
+    SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = "SignalExternalWorkflowExecutionFailed"
     REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED = (
         "RequestCancelExternalWorkflowExecutionInitiated"
     )
     EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED = "ExternalWorkflowExecutionCancelRequested"
+    REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = "RequestCancelExternalWorkflowExecutionFailed"
     UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
 
 

@@ -9,6 +9,7 @@ It never raises. ``query()`` answers a query against the current state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -26,6 +27,7 @@ from typing import Any
 from temporalflow.common import RawValue
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.children import RELATION_JOBS, ChildWorkflowsMixin
 from temporalflow.core.definitions import HandlerDefinition, WorkflowDefinition
 from temporalflow.core.errors import (
@@ -217,6 +219,8 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
 
     def _initialize(self, job: jobs.InitializeWorkflow) -> None:
         attrs = job.attributes
+        self._start_search_attributes = attrs.get("search_attributes")
+        self._sa_payloads: dict[str, Any] | None = None
         start = datetime.fromtimestamp(job.event_time, tz=UTC)
         parent = attrs.get("parent_workflow_execution")
         self._info = WorkflowInfo(
@@ -233,7 +237,8 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
             retry_policy=attrs.get("retry_policy"),
             run_id=self._run_id,
             run_timeout=_td(attrs.get("workflow_run_timeout")),
-            search_attributes=attrs.get("search_attributes") or {},
+            search_attributes=sa.decode_untyped(_indexed_fields(attrs.get("search_attributes"))),
+            typed_search_attributes=sa.decode_typed(_indexed_fields(attrs.get("search_attributes"))),
             start_time=start,
             task_queue=(attrs.get("task_queue") or {}).get("name", ""),
             task_timeout=timedelta(seconds=attrs.get("workflow_task_timeout") or 10.0),
@@ -652,6 +657,28 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
         """``workflow.unsafe.is_replaying()``."""
         return self._is_replaying
 
+    def upsert_search_attributes(self, attributes: Any) -> None:
+        """``workflow.upsert_search_attributes``: an UpsertWorkflowSearchAttributes command, and ``info()`` updated.
+
+        The registry check (unknown name, wrong type) is the worker's, as it is Temporal
+        server's: a refused upsert fails the workflow task, not this call.
+        """
+        self._assert_can_command()
+        changes = sa.encode_updates(attributes)
+        if not changes:
+            return
+        self._commands.append(cmds.UpsertWorkflowSearchAttributes(search_attributes=changes))
+        info = self.info()
+        current = sa.merged(self._search_attribute_payloads(), changes)
+        self._sa_payloads = current
+        self._info = dataclasses.replace(info, search_attributes=sa.decode_untyped(current),
+                                         typed_search_attributes=sa.decode_typed(current))
+
+    def _search_attribute_payloads(self) -> dict[str, Any]:
+        if self._sa_payloads is None:
+            self._sa_payloads = dict(_indexed_fields(self._start_search_attributes))
+        return self._sa_payloads
+
     def memo(self) -> dict[str, Any]:
         """``workflow.memo()``: decoded memo values."""
         if self._memo_cache is None:
@@ -764,7 +791,8 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
             workflow_run_timeout=_seconds(options.get("run_timeout")) or _seconds(info.run_timeout),
             workflow_task_timeout=_seconds(options.get("task_timeout")) or info.task_timeout.total_seconds(),
             memo=options.get("memo"),
-            search_attributes=options.get("search_attributes"),
+            search_attributes=(sa.encode_search_attributes(options["search_attributes"])
+                               if options.get("search_attributes") is not None else None),
             retry_policy=retry.to_json() if retry is not None else None,
         )
 
@@ -828,6 +856,14 @@ _UNFINISHED_SIGNALS_MESSAGE = (
     "finishes, then you can disable this warning via the signal handler decorator: "
     "`@workflow.signal(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)`."
 )
+
+
+def _indexed_fields(search_attributes: Any) -> dict[str, Any]:
+    """The ``{name: payload}`` of a ``SearchAttributes`` message (``{"indexed_fields": {...}}``)."""
+    if isinstance(search_attributes, dict):
+        fields = search_attributes.get("indexed_fields")
+        return dict(fields) if isinstance(fields, dict) else {}
+    return {}
 
 
 def _seed(run_id: str) -> int:

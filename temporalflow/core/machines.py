@@ -26,6 +26,7 @@ from typing import Any
 
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
+from temporalflow.core.children import RELATION_COMMANDS, RelationTracker
 from temporalflow.core.errors import NondeterminismError
 from temporalflow.core.events import CLOSE_EVENT_TYPES, COMMAND_EVENT_TYPES, EventType, HistoryEvent
 from temporalflow.core.instance import PATCH_MARKER, WorkflowInstance
@@ -42,6 +43,10 @@ _EXPECTED_COMMAND: dict[EventType, type] = {
     ET.MARKER_RECORDED: cmds.RecordMarker,
     ET.WORKFLOW_EXECUTION_UPDATE_ACCEPTED: cmds.AcceptUpdate,
     ET.WORKFLOW_EXECUTION_UPDATE_COMPLETED: cmds.CompleteUpdate,
+    ET.START_CHILD_WORKFLOW_EXECUTION_INITIATED: cmds.StartChildWorkflowExecution,
+    ET.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: cmds.SignalExternalWorkflowExecution,
+    ET.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: cmds.RequestCancelExternalWorkflowExecution,
+    ET.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: cmds.UpsertWorkflowSearchAttributes,
     ET.WORKFLOW_EXECUTION_COMPLETED: cmds.CompleteWorkflowExecution,
     ET.WORKFLOW_EXECUTION_FAILED: cmds.FailWorkflowExecution,
     ET.WORKFLOW_EXECUTION_CANCELED: cmds.CancelWorkflowExecution,
@@ -75,6 +80,10 @@ class RunDriver:
         # go when the activity resolves, so a long-lived cached run does not grow with its history.
         self._activities: dict[int, tuple[int, str, str]] = {}
         self._live_started_id = 0
+        self._relations: RelationTracker | None = None  # children, external signals/cancels; on first use
+        # Local activities of the task being replayed, by seq, until their marker resolves them.
+        self._local: dict[int, cmds.ScheduleLocalActivity] = {}
+        self._task_started: HistoryEvent | None = None
         self.closed = False
 
     # --- public ---------------------------------------------------------------
@@ -126,9 +135,27 @@ class RunDriver:
     def mark_unmatched(self, completion: jobs.Completion) -> None:
         """Queue a live completion's commands for matching against the events it writes.
 
-        Call this only once the completion was accepted by the store.
+        Call this only once the completion was accepted by the store. Local activities
+        write no event: their marker does, and it resolves them on replay.
         """
-        self._unmatched.extend(c for c in completion.commands if not isinstance(c, cmds.RejectUpdate))
+        for c in completion.commands:
+            if isinstance(c, cmds.ScheduleLocalActivity):
+                self._local[c.seq] = c
+            elif not isinstance(c, cmds.RejectUpdate | cmds.RequestCancelLocalActivity):
+                self._unmatched.append(c)
+
+    def resolve_local(self, resolutions: Sequence[jobs.ResolveActivity]) -> jobs.Completion:
+        """Hand local activities' outcomes to the live task; returns the commands that follow.
+
+        The worker calls this while the task (the last one :meth:`process` activated live)
+        is still open, once per batch of finished local activities.
+        """
+        if self.instance is None or self._task_started is None:
+            raise RuntimeError("no live workflow task to resolve local activities in")
+        ev = self._task_started
+        return self.instance.activate(jobs.Activation(
+            jobs=list(resolutions), timestamp=ev.event_time, is_replaying=False, history_length=ev.event_id,
+            continue_as_new_suggested=ev.event_id >= self._suggest_at))
 
     # --- activations ------------------------------------------------------------
 
@@ -145,6 +172,7 @@ class RunDriver:
             job_list = job_list + list(updates)
         if self.instance is None:
             raise NondeterminismError(f"workflow task {ev.event_id} started before the workflow was started")
+        self._task_started = ev
         completion = self.instance.activate(jobs.Activation(
             jobs=job_list,
             timestamp=ev.event_time,
@@ -219,7 +247,8 @@ class RunDriver:
                 if self._live_started_id and a.get("started_event_id") == self._live_started_id:
                     raise CacheInvalidError(f"workflow task {self._live_started_id} did not complete")
             case _:
-                pass
+                if self._relations is not None and (job := self._relations.on_event(ev)) is not None:
+                    self._pending.append(job)
 
     def _resolve_failed(self, a: dict[str, Any], message: str, cause: Any, cancelled: bool = False) -> None:
         sched_id = a.get("scheduled_event_id", 0)
@@ -246,6 +275,9 @@ class RunDriver:
     # --- command events <-> commands --------------------------------------------
 
     def _match(self, ev: HistoryEvent) -> None:
+        if ev.event_type is ET.MARKER_RECORDED and ev.attributes.get("marker_name") == cmds.LOCAL_ACTIVITY_MARKER:
+            if self._replay_local(ev):
+                return
         while True:
             cmd = self._unmatched.pop(0) if self._unmatched else None
             if cmd is None:
@@ -266,12 +298,50 @@ class RunDriver:
                 f"[TMPRL1100] Nondeterminism error: history event {ev.event_id} {ev.event_type} "
                 f"({_event_key(ev)}) does not match command {type(cmd).__name__} ({_command_key(cmd)})"
             )
+        if isinstance(cmd, RELATION_COMMANDS):
+            if self._relations is None:
+                self._relations = RelationTracker()
+            self._relations.matched(cmd, ev)
         if isinstance(cmd, cmds.ScheduleActivityTask):
             self._activities[ev.event_id] = (cmd.seq, cmd.activity_id, cmd.activity_type)
             if self.instance is not None:
                 self.instance.on_activity_scheduled(cmd.seq, ev.event_id)
 
+    def _replay_local(self, ev: HistoryEvent) -> bool:
+        """A local activity's marker: resolve the replayed command and run on (True), as live.
+
+        False when no replayed command waits for it (the marker of a live completion, matched
+        as a plain marker command).
+        """
+        details = ev.attributes.get("details") or {}
+        data = _decode_json(details.get("data"))
+        seq = data.get("seq") if isinstance(data, dict) else None
+        cmd = self._local.pop(seq, None) if isinstance(seq, int) else None
+        if cmd is None:
+            return False
+        if cmd.activity_type != data.get("activity_type"):
+            raise NondeterminismError(
+                f"[TMPRL1100] Nondeterminism error: history event {ev.event_id} {ev.event_type} records local "
+                f"activity {data.get('activity_type')!r} for seq {seq}, but the workflow code scheduled "
+                f"local activity {cmd.activity_type!r}")
+        started = self._task_started
+        if self.instance is None or started is None:
+            raise NondeterminismError(f"local activity marker {ev.event_id} outside a workflow task")
+        job = jobs.ResolveActivity(seq=cmd.seq, result=details.get("result"), failure=ev.attributes.get("failure"),
+                                   backoff=data.get("backoff"))
+        completion = self.instance.activate(jobs.Activation(
+            jobs=[job], timestamp=started.event_time, is_replaying=True, history_length=started.event_id,
+            continue_as_new_suggested=started.event_id >= self._suggest_at))
+        if completion.failure is not None:
+            raise NondeterminismError(
+                f"replaying the local activity resolved at event {ev.event_id} failed although history shows "
+                f"its task completed: {completion.failure.get('message')}")
+        self.mark_unmatched(completion)
+        return True
+
     def _check_all_matched(self, at: HistoryEvent | None) -> None:
+        # A local activity without a marker was still running when its task closed the run.
+        self._local.clear()
         leftover = [c for c in self._unmatched if not _is_deprecated_patch_command(c)]
         if leftover:
             where = f"before event {at.event_id}" if at else "at the end of the history"
@@ -301,6 +371,14 @@ def _matches(cmd: cmds.Command, ev: HistoryEvent) -> bool:
             if cmd.marker_name == PATCH_MARKER:
                 return _patch_id(ev) == _decode_json(cmd.details.get("patch_id"))
             return True
+        case cmds.StartChildWorkflowExecution():
+            return a.get("workflow_id") == cmd.workflow_id and (a.get("workflow_type") or {}).get(
+                "name") == cmd.workflow_type
+        case cmds.SignalExternalWorkflowExecution():
+            return ((a.get("workflow_execution") or {}).get("workflow_id") == cmd.workflow_id
+                    and a.get("signal_name") == cmd.signal_name)
+        case cmds.RequestCancelExternalWorkflowExecution():
+            return (a.get("workflow_execution") or {}).get("workflow_id") == cmd.workflow_id
         case cmds.AcceptUpdate():
             return ((a.get("accepted_request") or {}).get("meta") or {}).get("update_id") == cmd.update_id
         case cmds.CompleteUpdate():
@@ -316,6 +394,13 @@ def _event_key(ev: HistoryEvent) -> str:
         return f"timer_id={a.get('timer_id')!r}"
     if ev.event_type is ET.MARKER_RECORDED:
         return f"marker_name={a.get('marker_name')!r}"
+    if ev.event_type is ET.START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+        return f"workflow_id={a.get('workflow_id')!r}, workflow_type={(a.get('workflow_type') or {}).get('name')!r}"
+    if ev.event_type is ET.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+        return (f"workflow_id={(a.get('workflow_execution') or {}).get('workflow_id')!r}, "
+                f"signal_name={a.get('signal_name')!r}")
+    if ev.event_type is ET.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+        return f"workflow_id={(a.get('workflow_execution') or {}).get('workflow_id')!r}"
     return ""
 
 
@@ -329,6 +414,12 @@ def _command_key(cmd: cmds.Command) -> str:
             return f"marker_name={cmd.marker_name!r}"
         case cmds.AcceptUpdate() | cmds.CompleteUpdate():
             return f"update_id={cmd.update_id!r}"
+        case cmds.StartChildWorkflowExecution():
+            return f"workflow_id={cmd.workflow_id!r}, workflow_type={cmd.workflow_type!r}"
+        case cmds.SignalExternalWorkflowExecution():
+            return f"workflow_id={cmd.workflow_id!r}, signal_name={cmd.signal_name!r}"
+        case cmds.RequestCancelExternalWorkflowExecution():
+            return f"workflow_id={cmd.workflow_id!r}"
     return ""
 
 

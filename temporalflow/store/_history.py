@@ -33,10 +33,11 @@ from temporalflow.store._base_sql import (
     _wft_scheduled,
     _wft_started,
 )
+from temporalflow.store._children import _ChildrenMixin
 from temporalflow.store.base import RunStatus, WorkflowTaskLease
 
 
-class _HistoryWrites(_StoreBase):
+class _HistoryWrites(_ChildrenMixin, _StoreBase):
     """Appending to a run's history, rescheduling its workflow task, closing it."""
 
     def _append(
@@ -121,7 +122,7 @@ class _HistoryWrites(_StoreBase):
             lease = WorkflowTaskLease(
                 run_pk=run_pk, namespace=row["namespace"], workflow_id=row["workflow_id"], run_id=row["run_id"],
                 workflow_type=row["workflow_type"], task_queue=row["task_queue"], scheduled_event_id=first_id + n,
-                started_event_id=next_id - 1, attempt=row["wft_attempt"],
+                started_event_id=next_id - 1, attempt=row["wft_attempt"], task_timeout=float(row["task_timeout"]),
                 pending_updates=(
                     self._pending_updates(cur, [run_pk]).get(run_pk, []) if row["updates_waiting"] else []
                 ),
@@ -234,6 +235,7 @@ class _HistoryWrites(_StoreBase):
         self._close_run(cur, run, now, status, eid + 1)
         self._insert_events(cur, run["id"], eid, now, [event])
         extra = self._drop_run_rows(cur, run["id"], answer_queries=answer_queries)
+        self._after_close(cur, run, now, status, event[1])  # children's close policies, the parent's report
         self._publish(cur, [f"run:{run['id']}", f"closed:{run['id']}", *extra, *channels])
         if metrics.ENABLED:  # counted once the close is committed
             count = functools.partial(metrics.workflow_closed, run["namespace"], run["task_queue"],

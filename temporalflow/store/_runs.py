@@ -27,6 +27,7 @@ from temporalflow.store._base_sql import (
     _wft_scheduled,
 )
 from temporalflow.store._history import _HistoryWrites
+from temporalflow.store._schedule_spec import cron_backoff
 from temporalflow.store.base import (
     RunAlreadyStarted,
     RunClosed,
@@ -84,6 +85,7 @@ class _RunsMixin(_HistoryWrites):
         start_delay: float | None = None,
         parent_workflow_id: str | None = None,
         parent_run_id: str | None = None,
+        parent_initiated_event_id: int | None = None,
         signal: tuple[str, PayloadsJSON | None] | None = None,
         attempt: int = 1,
         run_id: str | None = None,
@@ -97,6 +99,7 @@ class _RunsMixin(_HistoryWrites):
         run_id = run_id or str(uuid.uuid4())
         first_run_id = first_run_id or run_id
         task_timeout = float(task_timeout or settings.WORKFLOW_TASK_TIMEOUT)
+        search_attributes = self._canonical_search_attributes(namespace, search_attributes)
         if execution_deadline is None and execution_timeout:
             execution_deadline = now + execution_timeout
         run_deadline = _min(now + run_timeout if run_timeout else None, execution_deadline)
@@ -116,13 +119,15 @@ class _RunsMixin(_HistoryWrites):
             "identity": identity,
             "attempt": attempt,
             "memo": memo or {},
-            "search_attributes": search_attributes or {},
+            "search_attributes": {"indexed_fields": search_attributes} if search_attributes else None,
             "first_workflow_task_backoff": delay or None,
             "retry_policy": retry_policy,
             "cron_schedule": cron_schedule,
             "parent_workflow_execution": (
                 {"workflow_id": parent_workflow_id, "run_id": parent_run_id} if parent_workflow_id else None
             ),
+            "parent_workflow_namespace": namespace if parent_workflow_id else None,
+            "parent_initiated_event_id": parent_initiated_event_id,
             "header": header or {},
         }
         events: list[tuple[EventType, dict[str, Any]]] = [
@@ -181,6 +186,8 @@ class _RunsMixin(_HistoryWrites):
             )
             run_pk = cur.fetchone()[0]
         self._insert_events(cur, run_pk, 1, now, events)
+        if search_attributes:
+            self._index_search_attributes(cur, namespace, run_pk, search_attributes)
         channels = [f"run:{run_pk}"]
         channels.append(f"wft:{namespace}:{task_queue}" if delay <= 0 else "timers")
         if run_deadline is not None:
@@ -264,7 +271,8 @@ class _RunsMixin(_HistoryWrites):
                     request_id=req.request_id,
                     identity=req.identity,
                     header=req.header,
-                    start_delay=req.start_delay,
+                    # A cron workflow's first task waits for the first cron time.
+                    start_delay=cron_backoff(req.cron_schedule, now) if req.cron_schedule else req.start_delay,
                     signal=(req.signal_name, req.signal_input) if req.signal_name is not None else None,
                     run_pk=new_pk,
                 )
@@ -323,6 +331,7 @@ class _RunsMixin(_HistoryWrites):
             search_attributes=_loads(row["search_attributes"]) or {},
             parent_workflow_id=row["parent_workflow_id"],
             parent_run_id=row["parent_run_id"],
+            pending_children=self.pending_children(row["id"]),
         )
 
     def read_history(

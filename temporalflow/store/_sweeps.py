@@ -6,6 +6,7 @@ A worker's timer loop calls ``fire_due_timers`` and sleeps until
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from temporalflow.store._base_sql import (
     _rows,
     _wft_scheduled,
 )
+from temporalflow.store._children import OUTBOX
 from temporalflow.store.base import RunStatus
 
 
@@ -40,6 +42,7 @@ class _SweepsMixin(_ActivitiesMixin):
         handled += self._expire_activities(limit)
         handled += self._expire_workflow_tasks(limit)
         handled += self._expire_runs(limit)
+        handled += self.deliver_outbox(limit)  # children's closes, signals and cancels between runs
         self._announce_visible()
         return handled
 
@@ -186,15 +189,22 @@ class _SweepsMixin(_ActivitiesMixin):
             now = float(run["now"])
             if run["run_deadline"] is None or run["run_deadline"] > now:
                 return 0
+            attrs: dict[str, Any] = {"retry_state": retry_math.RETRY_STATE_TIMEOUT}
+            # A cron workflow's timed-out run is followed by its next cron run, as in Temporal.
+            next_run_id = str(uuid.uuid4()) if run["cron_schedule"] else None
+            if next_run_id is not None:
+                attrs["new_execution_run_id"] = next_run_id
             self._close_locked(
                 cur,
                 run,
                 now,
                 RunStatus.TIMED_OUT,
-                (EventType.WORKFLOW_EXECUTION_TIMED_OUT, {"retry_state": retry_math.RETRY_STATE_TIMEOUT}),
+                (EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs),
                 # Closed runs answer queries.
                 channels=[f"query:{run['namespace']}:{run['task_queue']}"] if run["queries_waiting"] else [],
             )
+            if next_run_id is not None:
+                self._cron_next_run(cur, run, next_run_id, now, "")  # type: ignore[attr-defined]
             return 1
 
         return self._sweep(
@@ -243,7 +253,8 @@ class _SweepsMixin(_ActivitiesMixin):
             f"(SELECT MIN(wft_lease_until) FROM {RUN} WHERE wft_state = 2), "
             f"(SELECT MIN(run_deadline) FROM {RUN} WHERE status = {RUNNING} AND run_deadline IS NOT NULL), "
             f"(SELECT MIN(wft_visible_at) FROM {RUN} WHERE wft_state = 1 AND wft_visible_at > {now_sql}), "
-            f"(SELECT MIN(visible_at) FROM {ACTIVITY} WHERE state = 1 AND visible_at > {now_sql})"
+            f"(SELECT MIN(visible_at) FROM {ACTIVITY} WHERE state = 1 AND visible_at > {now_sql}), "
+            f"(SELECT MIN(visible_at) FROM {OUTBOX})"
         )
         return _min(*(float(v) if v is not None else None for v in cur.fetchone()))
 
@@ -260,7 +271,8 @@ class _SweepsMixin(_ActivitiesMixin):
             f"{now_sql}) "
             f"OR wft_state = 2 LIMIT 1) a), "
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM {ACTIVITY} WHERE (state = 1 AND visible_at <= {now_sql}) "
-            f"OR state = 2 LIMIT 1) b)"
+            f"OR state = 2 LIMIT 1) b), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {OUTBOX} WHERE visible_at <= {now_sql} LIMIT 1) c)"
         )
-        busy_wft, busy_act = cur.fetchone()
-        return (not busy_wft and not busy_act), self.next_due_time()
+        busy_wft, busy_act, busy_outbox = cur.fetchone()
+        return (not busy_wft and not busy_act and not busy_outbox), self.next_due_time()

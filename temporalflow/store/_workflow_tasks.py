@@ -25,8 +25,12 @@ from temporalflow.core.commands import (
     FailWorkflowExecution,
     RejectUpdate,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
+    UpsertWorkflowSearchAttributes,
     command_event,
 )
 from temporalflow.core.events import EventType, HistoryEvent
@@ -187,6 +191,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                     scheduled_event_id=r["wft_scheduled_event_id"],
                     started_event_id=r["wft_started_event_id"],
                     attempt=r["wft_attempt"],
+                    task_timeout=float(r["task_timeout"]),
                     pending_updates=updates.get(r["id"], []),
                     history=history.get(r["id"]),
                 ),
@@ -374,6 +379,8 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         ] = []  # (update_id, stage, outcome, accepted_id)
         new_run_id: str | None = None
         retry: tuple[float, int, dict[str, Any]] | None = None  # (delay, next attempt, started attrs)
+        child_starts: list[tuple[int, StartChildWorkflowExecution]] = []  # (initiated event id, command)
+        external_sends: list[tuple[int, Any]] = []  # signals and cancels to other runs (store/_children.py)
 
         for cmd in cmds:
             ev = command_event(cmd, completed_id)
@@ -397,6 +404,10 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                     cancel_started.append(cmd.scheduled_event_id)
             elif isinstance(cmd, StartTimer):
                 new_timers.append((eid, cmd))
+            elif isinstance(cmd, StartChildWorkflowExecution):
+                child_starts.append((eid, cmd))
+            elif isinstance(cmd, SignalExternalWorkflowExecution | RequestCancelExternalWorkflowExecution):
+                external_sends.append((eid, cmd))
             elif isinstance(cmd, CancelTimer):
                 cancel_timers.append(str(cmd.seq))
             elif isinstance(cmd, AcceptUpdate):
@@ -417,6 +428,18 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                     new_run_id = str(uuid.uuid4())
             if ev is not None:
                 events.append(ev)
+        # A cron workflow (legacy cron_schedule) that completes or fails for good goes on with
+        # its next run at the next cron time, started in this transaction (Temporal's way).
+        cron_next = bool(new_run_id is None and run["cron_schedule"]
+                         and isinstance(closing, (CompleteWorkflowExecution, FailWorkflowExecution)))
+        if cron_next:
+            new_run_id = str(uuid.uuid4())
+
+        # Children start in this transaction (none if the run closes: Temporal starts no child
+        # for a closed parent). Decided now, by reads; their runs are written after the fence.
+        child_plan = self._plan_children(cur, run, child_starts) if child_starts and closing is None else []
+        child_started_ids = [completed_id + len(events) + i for i in range(len(child_plan))]
+        events += self._child_start_events(run, child_plan, completed_id)
 
         if closing is None:
             # Unstarted activities cancelled now: their outcome is a new event for the workflow.
@@ -438,7 +461,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         wft = {"state": WFT_NONE, "scheduled": None, "started": None, "visible": None, "lease": None}
         sticky = bool(completion.sticky and identity) and closing is None
         sticky_until = now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if sticky else None
-        if closing is None and (run["wft_dirty"] or cancel_now):
+        if closing is None and (run["wft_dirty"] or cancel_now or child_plan):
             sched_id = completed_id + len(events)
             events.append(_wft_scheduled(queue, run["task_timeout"]))
             wft.update(state=WFT_SCHEDULED, scheduled=sched_id, visible=now)
@@ -456,13 +479,14 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                     scheduled_event_id=sched_id,
                     started_event_id=started_id,
                     attempt=1,
+                    task_timeout=float(run["task_timeout"]),
                 )
             else:
                 channels.append(f"wft:{ns}:{queue}")
 
         if new_run_id is not None:
             assert events[-1][0] in (EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-                                     EventType.WORKFLOW_EXECUTION_FAILED)
+                                     EventType.WORKFLOW_EXECUTION_FAILED, EventType.WORKFLOW_EXECUTION_COMPLETED)
             events[-1][1]["new_execution_run_id"] = new_run_id
 
         # Run row: fenced again by the lease, so a racing writer cannot slip in (SQLite has no row locks).
@@ -498,6 +522,9 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
             )
         written = self._insert_events(cur, run_pk, completed_id, now, events)
+        upserts = [c.search_attributes for c in cmds if isinstance(c, UpsertWorkflowSearchAttributes)]
+        if upserts:  # the run's attributes and their index change with the events (before a continue-as-new reads them)
+            self._upsert_search_attributes(cur, run, upserts)
 
         result = CompleteWorkflowTaskResult(next_task=next_lease, run_closed=closing is not None,
                                             history=written)
@@ -523,15 +550,23 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             # (the messages that made the run dirty, this completion's events, the new task).
             next_lease.history = self._events_after(cur, {run_pk: lease.started_event_id})[run_pk]
 
+        if child_plan:
+            self._start_children(cur, run, now, identity, child_plan, child_started_ids)
+        self._queue_external(cur, run, now, external_sends)
         if closing is not None:
             channels.append(f"closed:{run_pk}")
             channels += self._drop_run_rows(cur, run_pk)
+            self._after_close(cur, run, now, _CLOSE_STATUS[type(closing)], events[-1][1],
+                              next_run=new_run_id is not None)
             if isinstance(closing, ContinueAsNewWorkflowExecution):
                 assert new_run_id is not None
                 self._continue_as_new(cur, run, closing, new_run_id, now, identity)
             elif retry is not None:
                 assert new_run_id is not None
                 self._retry_run(cur, run, retry, new_run_id, now, identity)
+            elif cron_next:
+                assert new_run_id is not None
+                self._cron_next_run(cur, run, new_run_id, now, identity)  # type: ignore[attr-defined]
         else:
             if cancel_timers:
                 cur.execute(
@@ -663,6 +698,23 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             start_delay=delay,
             attempt=attempt,
         )
+
+    def heartbeat_workflow_task(self, lease: WorkflowTaskLease) -> float:
+        """Extend a started task's lease by its timeout; returns the timeout (seconds).
+
+        ``StaleTask`` when the task is no longer the run's current one.
+        """
+        with self._atomic():
+            cur = self._cursor()
+            cur.execute(
+                f"UPDATE {RUN} SET wft_lease_until = {self._now_sql()} + task_timeout "
+                f"WHERE id = %s AND wft_state = 2 AND wft_started_event_id = %s RETURNING task_timeout",
+                [lease.run_pk, lease.started_event_id],
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise StaleTask(f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current")
+        return float(row[0])
 
     def fail_workflow_task(
         self, lease: WorkflowTaskLease, cause: str, failure: dict[str, Any], identity: str = ""

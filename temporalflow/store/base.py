@@ -126,6 +126,21 @@ class RunInfo:
     search_attributes: dict[str, Any]
     parent_workflow_id: str | None = None
     parent_run_id: str | None = None
+    pending_children: list[PendingChildInfo] = field(default_factory=list)
+    """Children started and not yet closed (``raw_description.pending_children`` in temporalio)."""
+
+
+@dataclass(slots=True)
+class PendingChildInfo:
+    """A child the run started that has not closed yet (Temporal's ``PendingChildExecutionInfo``)."""
+
+    workflow_id: str
+    run_id: str
+    """The child's first run."""
+    workflow_type_name: str
+    initiated_id: int
+    parent_close_policy: int
+    """``ParentClosePolicy`` value: 1 TERMINATE, 2 ABANDON, 3 REQUEST_CANCEL."""
 
 
 @dataclass(slots=True)
@@ -152,6 +167,9 @@ class WorkflowTaskLease:
     started_event_id: int
     attempt: int
     pending_updates: list[PendingUpdate] = field(default_factory=list)
+    task_timeout: float = 10.0
+    """The run's workflow task timeout (seconds): the lease ends this long after the start
+    unless the worker extends it (``heartbeat_workflow_task``)."""
     history: list[HistoryEvent] | None = None
     """Events up to ``started_event_id`` read or written by the transaction that started the
     task (None: not known). They start after what the claiming worker said it already has, so a
@@ -308,6 +326,18 @@ class Store(Protocol):
     def request_cancel(self, namespace: str, workflow_id: str, run_id: str | None, identity: str = "") -> None:
         """Append WorkflowExecutionCancelRequested (once) and schedule a workflow task."""
 
+    def list_runs(
+        self, namespace: str, query: str | None, *, page_size: int = 1000, next_page_token: bytes | None = None,
+    ) -> tuple[list[RunInfo], bytes | None]:
+        """One page of the runs matching a Temporal list filter, and the next page's token (None: last page).
+
+        Raises ``ListFilterError`` (``temporalflow.core.visibility``) for an invalid query and
+        ``InvalidPageToken`` for a token this query did not hand out.
+        """
+
+    def count_runs(self, namespace: str, query: str | None) -> tuple[int, list[tuple[list[Any], int]]]:
+        """How many runs match; with ``GROUP BY ExecutionStatus`` also ``([status name], count)`` groups."""
+
     def terminate(
         self,
         namespace: str,
@@ -367,6 +397,12 @@ class Store(Protocol):
         Appends WorkflowTaskCompleted + one event per command, creates activity/timer rows,
         settles updates, closes the run on a closing command, and schedules the next task
         when events arrived meanwhile. ``StaleTask`` if the lease is no longer current.
+        """
+
+    def heartbeat_workflow_task(self, lease: WorkflowTaskLease) -> float:
+        """Extend a started task's lease by its timeout (local activities running); returns it.
+
+        Raises ``StaleTask`` when the task is no longer current.
         """
 
     def fail_workflow_task(
