@@ -25,12 +25,14 @@ from temporalflow.client._ops import (
     workflow_type_and_hint,
 )
 from temporalflow.client._remote import RemoteClient, is_api_url
+from temporalflow.client._schedules import ScheduleClientMixin
 from temporalflow.client._types import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHistory,
     WorkflowUpdateStage,
 )
+from temporalflow.client._visibility import VisibilityClientMixin
 from temporalflow.common import QueryRejectCondition
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
@@ -38,7 +40,7 @@ from temporalflow.store import base as sb
 from temporalflow.workflow._decorators import handler_name
 
 
-class Client:
+class Client(ScheduleClientMixin, VisibilityClientMixin):
     """Starts and drives workflows stored in this Django project's database."""
 
     def __init__(

@@ -24,15 +24,20 @@ from temporalflow.client._errors import (
     WorkflowUpdateFailedError,
 )
 from temporalflow.client._types import (
+    WorkflowExecution,
+    WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHistory,
     _dt,
 )
 from temporalflow.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.definitions import WorkflowDefinition, handler_of
 from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON, payloads_from_json, payloads_size, payloads_to_json
+from temporalflow.core.visibility import InvalidPageToken, ListFilterError
 from temporalflow.exceptions import (
     CancelledError,
     TerminatedError,
@@ -42,6 +47,7 @@ from temporalflow.exceptions import (
 )
 from temporalflow.service import RPCError, RPCStatusCode
 from temporalflow.store import base as sb
+from temporalflow.store._schedule_spec import SpecError, validate_cron_schedule
 from temporalflow.workflow._decorators import handler_name
 
 MISSING: Any = object()
@@ -210,6 +216,15 @@ class Ops:
             raise ValueError("a task queue is required (task_queue=...)")
         memo = opts.get("memo")
         retry = opts.get("retry_policy")
+        cron = opts.get("cron_schedule") or ""
+        if cron:
+            if opts.get("start_delay"):
+                raise RPCError("CronSchedule and WorkflowStartDelay may not be used together",
+                               RPCStatusCode.INVALID_ARGUMENT)
+            try:
+                validate_cron_schedule(cron)
+            except SpecError as err:
+                raise RPCError(f"Invalid CronSchedule: {err}", RPCStatusCode.INVALID_ARGUMENT) from None
         signal = opts.get("start_signal")
         request = sb.StartWorkflowRequest(
             workflow_id=id,
@@ -224,7 +239,7 @@ class Ops:
             id_conflict_policy=int(opts.get("id_conflict_policy") or WorkflowIDConflictPolicy.UNSPECIFIED),
             retry_policy=retry.to_json() if retry is not None else None,
             memo={k: self.encode([v])["payloads"][0] for k, v in memo.items()} if memo else None,
-            search_attributes=opts.get("search_attributes") or None,
+            search_attributes=self.search_attributes(opts.get("search_attributes")) or None,
             start_delay=seconds(opts.get("start_delay")),
             identity=self.identity,
             request_id=opts.get("request_id") or str(uuid.uuid4()),
@@ -258,9 +273,64 @@ class Ops:
             start_time=_dt(info.start_time), close_time=_dt(info.close_time),
             execution_time=_dt(info.execution_time), history_length=info.history_length,
             parent_id=info.parent_workflow_id, parent_run_id=info.parent_run_id,
-            search_attributes=info.search_attributes, namespace=info.namespace, raw_info=info,
-            data_converter=self.data_converter, _raw_memo=info.memo or {}, raw_description=info,
+            search_attributes=sa.decode_untyped(info.search_attributes),
+            typed_search_attributes=sa.decode_typed(info.search_attributes), namespace=info.namespace,
+            raw_info=info, data_converter=self.data_converter, _raw_memo=info.memo or {}, raw_description=info,
         )
+
+    def execution(self, info: sb.RunInfo) -> WorkflowExecution:
+        """A RunInfo as temporalio's WorkflowExecution (what ``list_workflows`` yields)."""
+        return WorkflowExecution(
+            id=info.workflow_id, run_id=info.run_id, workflow_type=info.workflow_type,
+            task_queue=info.task_queue, status=WorkflowExecutionStatus(int(info.status)),
+            start_time=_dt(info.start_time), close_time=_dt(info.close_time),
+            execution_time=_dt(info.execution_time), history_length=info.history_length,
+            parent_id=info.parent_workflow_id, parent_run_id=info.parent_run_id,
+            search_attributes=sa.decode_untyped(info.search_attributes),
+            typed_search_attributes=sa.decode_typed(info.search_attributes), namespace=info.namespace,
+            raw_info=info, data_converter=self.data_converter, _raw_memo=info.memo or {},
+        )
+
+    # --- visibility ---------------------------------------------------------------------
+
+    def search_attributes(self, attributes: Any) -> dict[str, Any]:
+        """Start-time search attributes, encoded and checked against the namespace's registered ones.
+
+        Raises:
+            RPCError: INVALID_ARGUMENT with Temporal's message ("search attribute X is not defined", ...).
+            TypeError: A value that does not fit its key (as temporalio raises it, before any request).
+        """
+        from temporalflow.common import _warn_on_deprecated_search_attributes
+        from temporalflow.conf import settings
+
+        if not attributes:
+            return {}
+        _warn_on_deprecated_search_attributes(attributes, stack_level=4)
+        encoded = sa.encode_search_attributes(attributes)
+        try:
+            return sa.validate(encoded, sa.parse_registry(settings.SEARCH_ATTRIBUTES, self.namespace))
+        except sa.SearchAttributeError as err:
+            raise RPCError(str(err), RPCStatusCode.INVALID_ARGUMENT) from None
+
+    def list_page(
+        self, query: str | None, page_size: int, next_page_token: bytes | None,
+    ) -> tuple[list[WorkflowExecution], bytes | None]:
+        """One page of ``list_workflows``; RPCError INVALID_ARGUMENT for a bad query or token."""
+        try:
+            infos, token = self.store.list_runs(self.namespace, query, page_size=page_size,
+                                                next_page_token=next_page_token)
+        except (ListFilterError, InvalidPageToken) as err:
+            raise RPCError(f"invalid query: {err}", RPCStatusCode.INVALID_ARGUMENT) from None
+        return [self.execution(info) for info in infos], token
+
+    def count(self, query: str | None) -> WorkflowExecutionCount:
+        """``count_workflows``; RPCError INVALID_ARGUMENT for a bad query."""
+        try:
+            total, groups = self.store.count_runs(self.namespace, query)
+        except ListFilterError as err:
+            raise RPCError(f"invalid query: {err}", RPCStatusCode.INVALID_ARGUMENT) from None
+        return WorkflowExecutionCount(count=total, groups=[
+            WorkflowExecutionCountAggregationGroup(count=n, group_values=values) for values, n in groups])
 
     def history(self, workflow_id: str, run_id: str | None) -> WorkflowHistory:
         """The whole history of a run."""
@@ -273,6 +343,8 @@ class Ops:
         a = event.attributes
         match event.event_type:
             case EventType.WORKFLOW_EXECUTION_COMPLETED:
+                if follow_runs and a.get("new_execution_run_id"):
+                    return False, a["new_execution_run_id"]  # a cron workflow's next run
                 return True, self.decode_one(a.get("result"), result_type)
             case EventType.WORKFLOW_EXECUTION_FAILED:
                 if follow_runs and a.get("new_execution_run_id"):
@@ -285,6 +357,8 @@ class Ops:
                 details = self.decode_all(a.get("details"))
                 raise WorkflowFailureError(cause=TerminatedError(a.get("reason") or "Workflow terminated", *details))
             case EventType.WORKFLOW_EXECUTION_TIMED_OUT:
+                if follow_runs and a.get("new_execution_run_id"):
+                    return False, a["new_execution_run_id"]  # a cron workflow's next run
                 raise WorkflowFailureError(cause=TimeoutError(
                     "Workflow timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[]))
             case EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW:

@@ -28,8 +28,10 @@ lock the run first, so concurrent writers of one run never deadlock.
 - ``_workflow_tasks``: claim, complete (commands), fail; sticky follow-ups;
 - ``_activities``: activity rows, claims, heartbeats, outcomes, retries;
 - ``_sweeps``: timers, deadlines, next due time;
+- ``_schedules``: schedules (create, patch, update, delete) and firing their due actions;
 - ``_messages``: queries and updates;
-- ``_pollers``: poll records, sticky release, wake-up subscriptions.
+- ``_pollers``: poll records, sticky release, wake-up subscriptions;
+- ``_visibility``: the search-attribute index, list and count in Temporal's list-filter syntax.
 """
 
 from __future__ import annotations
@@ -43,19 +45,23 @@ from temporalflow.store._dialects import Dialect
 from temporalflow.store._messages import _MessagesMixin
 from temporalflow.store._pollers import _PollersMixin
 from temporalflow.store._runs import _RunsMixin
+from temporalflow.store._schedules import _SchedulesMixin
 from temporalflow.store._sweeps import _SweepsMixin
+from temporalflow.store._visibility import _VisibilityMixin
 from temporalflow.store._workflow_tasks import _WorkflowTasksMixin
 
 __all__ = ["DjangoStore"]
 
 
 class DjangoStore(
+    _SchedulesMixin,
     _SweepsMixin,
     _WorkflowTasksMixin,
     _RunsMixin,
     _ActivitiesMixin,
     _MessagesMixin,
     _PollersMixin,
+    _VisibilityMixin,
 ):
     """The Store protocol over Django's database connection ``alias``.
 

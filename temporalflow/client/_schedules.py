@@ -1,0 +1,906 @@
+"""Schedules, with ``temporalio.client``'s classes: ``Schedule``, ``ScheduleSpec``, ``ScheduleHandle`` ...
+
+The dataclasses have temporalio's names, fields and defaults. ``ScheduleOps`` turns them into
+the store's JSON and back; ``ScheduleHandle`` (async) and ``SyncScheduleHandle`` drive one
+schedule. The engine side (firing ticks, overlap policies) is ``temporalflow.store._schedules``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from abc import ABC
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from temporalflow.client._ops import MISSING, Ops, args_list, workflow_type_and_hint
+from temporalflow.client._types import _dt
+from temporalflow.common import RetryPolicy
+from temporalflow.core.payload import Payload, payloads_from_json, payloads_to_json
+from temporalflow.exceptions import TemporalError
+from temporalflow.service import RPCError, RPCStatusCode
+from temporalflow.store import schedule_types as st
+
+if TYPE_CHECKING:
+    from temporalflow.client._client import Client
+    from temporalflow.client._sync import SyncClient
+
+__all__ = [
+    "Schedule",
+    "ScheduleAction",
+    "ScheduleActionExecution",
+    "ScheduleActionExecutionStartWorkflow",
+    "ScheduleActionResult",
+    "ScheduleActionStartWorkflow",
+    "ScheduleAlreadyRunningError",
+    "ScheduleAsyncIterator",
+    "ScheduleBackfill",
+    "ScheduleCalendarSpec",
+    "ScheduleDescription",
+    "ScheduleHandle",
+    "ScheduleInfo",
+    "ScheduleIntervalSpec",
+    "ScheduleListAction",
+    "ScheduleListActionStartWorkflow",
+    "ScheduleListDescription",
+    "ScheduleListInfo",
+    "ScheduleListSchedule",
+    "ScheduleListState",
+    "ScheduleOverlapPolicy",
+    "SchedulePolicy",
+    "ScheduleRange",
+    "ScheduleSpec",
+    "ScheduleState",
+    "ScheduleUpdate",
+    "ScheduleUpdateInput",
+    "SyncScheduleHandle",
+]
+
+
+class ScheduleAlreadyRunningError(TemporalError):
+    """Error when a schedule is already running (a schedule with that id exists)."""
+
+    def __init__(self) -> None:
+        super().__init__("Schedule already running")
+
+
+@dataclass(frozen=True)
+class ScheduleRange:
+    """Inclusive range for a schedule match value.
+
+    Attributes:
+        start: Inclusive start of the range.
+        end: Inclusive end of the range; if unset or less than start, defaults to start.
+        step: Step to take between each value; unset or 0 defaults as 1.
+    """
+
+    start: int
+    end: int = 0
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        """Set field defaults (as temporalio does)."""
+        if self.end < self.start:
+            object.__setattr__(self, "end", self.start)
+        if self.step == 0:
+            object.__setattr__(self, "step", 1)
+
+
+@dataclass
+class ScheduleCalendarSpec:
+    """Specification relative to calendar time when to run an action.
+
+    A timestamp matches if at least one range of each field matches except for year. If year
+    is missing, that means all years match. For all fields besides year, at least one range
+    must be present to match anything. Day of week 0 is Sunday.
+    """
+
+    second: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    minute: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    hour: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    day_of_month: Sequence[ScheduleRange] = (ScheduleRange(1, 31),)
+    month: Sequence[ScheduleRange] = (ScheduleRange(1, 12),)
+    year: Sequence[ScheduleRange] = ()
+    day_of_week: Sequence[ScheduleRange] = (ScheduleRange(0, 6),)
+    comment: str | None = None
+
+
+@dataclass
+class ScheduleIntervalSpec:
+    """Specification for scheduling on an interval: times ``epoch + (n * every) + offset``."""
+
+    every: timedelta
+    offset: timedelta | None = None
+
+
+@dataclass
+class ScheduleSpec:
+    """Specification of the times scheduled actions may occur.
+
+    The times are the union of ``calendars``, ``intervals`` and ``cron_expressions``,
+    excluding anything in ``skip``, between ``start_at`` and ``end_at``. ``jitter`` delays each
+    action by up to that much (never past the next action); ``time_zone_name`` is the IANA
+    zone calendars and cron expressions are read in (UTC by default).
+    """
+
+    calendars: Sequence[ScheduleCalendarSpec] = dataclasses.field(default_factory=list)
+    intervals: Sequence[ScheduleIntervalSpec] = dataclasses.field(default_factory=list)
+    cron_expressions: Sequence[str] = dataclasses.field(default_factory=list)
+    skip: Sequence[ScheduleCalendarSpec] = dataclasses.field(default_factory=list)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    jitter: timedelta | None = None
+    time_zone_name: str | None = None
+
+
+class ScheduleAction(ABC):  # noqa: B024 - temporalio's base class has no abstract method either here
+    """Base class for an action a schedule can take (see :class:`ScheduleActionStartWorkflow`)."""
+
+
+class ScheduleActionStartWorkflow(ScheduleAction):
+    """Schedule action to start a workflow.
+
+    Arguments as :meth:`Client.start_workflow`'s. Each action's workflow id is ``id`` followed
+    by ``-`` and the action's time (RFC 3339, UTC), as Temporal names scheduled workflows.
+    A description returns ``args`` (and ``memo`` values) as stored ``Payload`` objects, which
+    an update passes through unchanged.
+    """
+
+    def __init__(
+        self,
+        workflow: str | Callable[..., Awaitable[Any]],
+        arg: Any = MISSING,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        task_queue: str | None = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        retry_policy: RetryPolicy | None = None,
+        memo: Mapping[str, Any] | None = None,
+        typed_search_attributes: Any = None,
+        untyped_search_attributes: Mapping[str, Any] | None = None,
+        static_summary: str | None = None,
+        static_details: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+        priority: Any = None,
+        **_ignored: Any,
+    ) -> None:
+        if not id:
+            raise ValueError("ID required")
+        if not task_queue:
+            raise ValueError("Task queue required")
+        if callable(workflow):
+            name, _ = workflow_type_and_hint(workflow)
+            workflow = name
+        elif not isinstance(workflow, str):
+            raise TypeError("Workflow must be a string or callable")
+        self.workflow: str = workflow
+        self.args: Sequence[Any] = args_list(arg, args)
+        self.id: str = id
+        self.task_queue: str = task_queue
+        self.execution_timeout = execution_timeout
+        self.run_timeout = run_timeout
+        self.task_timeout = task_timeout
+        self.retry_policy = retry_policy
+        self.memo = memo
+        self.typed_search_attributes = typed_search_attributes
+        self.untyped_search_attributes = dict(untyped_search_attributes or {})
+        self.static_summary = static_summary
+        self.static_details = static_details
+        self.headers = headers
+        self.priority = priority
+
+    def __repr__(self) -> str:
+        return (f"ScheduleActionStartWorkflow(workflow={self.workflow!r}, id={self.id!r}, "
+                f"task_queue={self.task_queue!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScheduleActionStartWorkflow) and vars(self) == vars(other)
+
+
+class ScheduleOverlapPolicy(IntEnum):
+    """What happens when a workflow would be started by a schedule but one is already running."""
+
+    SKIP = 1
+    """Don't start anything; the next scheduled time after the running one completes is considered."""
+    BUFFER_ONE = 2
+    """Start again as soon as the current one completes, but buffer only one start."""
+    BUFFER_ALL = 3
+    """Buffer any number of starts to happen sequentially after the running workflow completes."""
+    CANCEL_OTHER = 4
+    """Cancel the running workflow, and start the new one after the old one completes cancellation."""
+    TERMINATE_OTHER = 5
+    """Terminate the running workflow and start the new one immediately."""
+    ALLOW_ALL = 6
+    """Start any number of concurrent workflows."""
+
+
+@dataclass
+class ScheduleBackfill:
+    """Time period and policy for actions taken as if the time passed right now.
+
+    Attributes:
+        start_at: Start of the range to evaluate the schedule in (exclusive).
+        end_at: End of the range (inclusive).
+        overlap: Overlap policy for these actions (default: the schedule's).
+    """
+
+    start_at: datetime
+    end_at: datetime
+    overlap: ScheduleOverlapPolicy | None = None
+
+
+@dataclass
+class SchedulePolicy:
+    """Policies of a schedule: overlap, catch-up window, pause on failure."""
+
+    overlap: ScheduleOverlapPolicy = dataclasses.field(default_factory=lambda: ScheduleOverlapPolicy.SKIP)
+    catchup_window: timedelta = timedelta(days=365)
+    pause_on_failure: bool = False
+
+
+@dataclass
+class ScheduleState:
+    """State of a schedule: note, paused, limited actions and how many remain."""
+
+    note: str | None = None
+    paused: bool = False
+    limited_actions: bool = False
+    remaining_actions: int = 0
+
+
+@dataclass
+class Schedule:
+    """A schedule for periodically running an action."""
+
+    action: ScheduleAction
+    spec: ScheduleSpec
+    policy: SchedulePolicy = dataclasses.field(default_factory=SchedulePolicy)
+    state: ScheduleState = dataclasses.field(default_factory=ScheduleState)
+
+
+class ScheduleActionExecution(ABC):  # noqa: B024 - a marker base, as in temporalio
+    """Base class for an action execution."""
+
+
+@dataclass
+class ScheduleActionExecutionStartWorkflow(ScheduleActionExecution):
+    """Execution of a scheduled workflow start."""
+
+    workflow_id: str
+    first_execution_run_id: str
+
+
+@dataclass
+class ScheduleActionResult:
+    """When an action took place: ``scheduled_at`` (with jitter), ``started_at``, and the ``action``."""
+
+    scheduled_at: datetime
+    started_at: datetime
+    action: ScheduleActionExecution
+
+
+@dataclass
+class ScheduleInfo:
+    """Information about a schedule (counts, running, recent and next actions)."""
+
+    num_actions: int
+    num_actions_missed_catchup_window: int
+    num_actions_skipped_overlap: int
+    running_actions: Sequence[ScheduleActionExecution]
+    recent_actions: Sequence[ScheduleActionResult]
+    next_action_times: Sequence[datetime]
+    created_at: datetime
+    last_updated_at: datetime | None
+
+
+@dataclass
+class ScheduleDescription:
+    """Description of a schedule."""
+
+    id: str
+    schedule: Schedule
+    info: ScheduleInfo
+    typed_search_attributes: Any
+    search_attributes: Mapping[str, Any]
+    data_converter: Any
+    raw_description: Any
+
+    async def memo(self) -> Mapping[str, Any]:
+        """The schedule's memo values, converted without type hints."""
+        return self._memo()
+
+    async def memo_value(self, key: str, default: Any = MISSING, *, type_hint: type | None = None) -> Any:
+        """The memo value for ``key`` (``KeyError`` if absent and no default)."""
+        return self._memo_value(key, default, type_hint)
+
+    def _memo(self) -> dict[str, Any]:
+        raw = self.raw_description.memo or {}
+        return {k: self._decode(v, None) for k, v in raw.items()}
+
+    def _memo_value(self, key: str, default: Any, type_hint: type | None) -> Any:
+        raw = self.raw_description.memo or {}
+        if key not in raw:
+            if default is MISSING:
+                raise KeyError(f"Memo does not have a value for key {key}")
+            return default
+        return self._decode(raw[key], type_hint)
+
+    def _decode(self, payload: dict[str, Any], hint: Any) -> Any:
+        values = self.data_converter.payload_converter.from_payloads(
+            payloads_from_json({"payloads": [payload]}), [hint] if hint is not None else None)
+        return values[0]
+
+
+@dataclass
+class ScheduleUpdateInput:
+    """Parameter for an update callback for :meth:`ScheduleHandle.update`."""
+
+    description: ScheduleDescription
+
+
+@dataclass
+class ScheduleUpdate:
+    """Result of an update callback for :meth:`ScheduleHandle.update`."""
+
+    schedule: Schedule
+    search_attributes: Any = None
+
+
+class ScheduleListAction(ABC):  # noqa: B024 - a marker base, as in temporalio
+    """Base class for an action a listed schedule can take."""
+
+
+@dataclass
+class ScheduleListActionStartWorkflow(ScheduleListAction):
+    """Action to start a workflow on a listed schedule."""
+
+    workflow: str
+
+
+@dataclass
+class ScheduleListState:
+    """State of a listed schedule."""
+
+    note: str | None
+    paused: bool
+
+
+@dataclass
+class ScheduleListSchedule:
+    """Details for a listed schedule."""
+
+    action: ScheduleListAction
+    spec: ScheduleSpec
+    state: ScheduleListState
+
+
+@dataclass
+class ScheduleListInfo:
+    """Information about a listed schedule (recent actions oldest first, next action times)."""
+
+    recent_actions: Sequence[ScheduleActionResult]
+    next_action_times: Sequence[datetime]
+
+
+@dataclass
+class ScheduleListDescription:
+    """Description of a listed schedule."""
+
+    id: str
+    schedule: ScheduleListSchedule | None
+    info: ScheduleListInfo | None
+    typed_search_attributes: Any
+    search_attributes: Mapping[str, Any]
+    data_converter: Any
+    raw_entry: Any
+
+    async def memo(self) -> Mapping[str, Any]:
+        """The schedule's memo values, converted without type hints."""
+        converter = self.data_converter.payload_converter
+        return {k: converter.from_payloads(payloads_from_json({"payloads": [v]}))[0]
+                for k, v in (self.raw_entry.memo or {}).items()}
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _ts(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # naive datetimes are UTC, as protobuf reads them
+    return value.timestamp()
+
+
+def _secs(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _cal_json(cal: ScheduleCalendarSpec) -> dict[str, Any]:
+    def ranges(rs: Sequence[ScheduleRange]) -> list[list[int]]:
+        return [[r.start, r.end, r.step] for r in rs]
+
+    return {"second": ranges(cal.second), "minute": ranges(cal.minute), "hour": ranges(cal.hour),
+            "day_of_month": ranges(cal.day_of_month), "month": ranges(cal.month), "year": ranges(cal.year),
+            "day_of_week": ranges(cal.day_of_week), "comment": cal.comment}
+
+
+def _cal_from(d: dict[str, Any]) -> ScheduleCalendarSpec:
+    def ranges(name: str) -> tuple[ScheduleRange, ...]:
+        return tuple(ScheduleRange(*r) for r in d.get(name) or [])
+
+    return ScheduleCalendarSpec(second=ranges("second"), minute=ranges("minute"), hour=ranges("hour"),
+                                day_of_month=ranges("day_of_month"), month=ranges("month"), year=ranges("year"),
+                                day_of_week=ranges("day_of_week"), comment=d.get("comment"))
+
+
+def spec_to_json(spec: ScheduleSpec) -> dict[str, Any]:
+    """A ``ScheduleSpec`` as the store's JSON."""
+    if not isinstance(spec, ScheduleSpec):
+        raise TypeError("schedule.spec must be a ScheduleSpec")
+    return {
+        "calendars": [_cal_json(c) for c in spec.calendars],
+        "intervals": [{"every": i.every.total_seconds(), "offset": _secs(i.offset) or 0.0} for i in spec.intervals],
+        "cron_expressions": [str(c) for c in spec.cron_expressions],
+        "skip": [_cal_json(c) for c in spec.skip],
+        "start_at": _ts(spec.start_at),
+        "end_at": _ts(spec.end_at),
+        "jitter": _secs(spec.jitter),
+        "time_zone_name": spec.time_zone_name or None,
+    }
+
+
+def spec_from_json(d: dict[str, Any]) -> ScheduleSpec:
+    """The store's JSON as a ``ScheduleSpec``."""
+    return ScheduleSpec(
+        calendars=[_cal_from(c) for c in d.get("calendars") or []],
+        intervals=[ScheduleIntervalSpec(every=timedelta(seconds=i["every"]),
+                                        offset=timedelta(seconds=i["offset"]) if i.get("offset") else None)
+                   for i in d.get("intervals") or []],
+        cron_expressions=list(d.get("cron_expressions") or []),
+        skip=[_cal_from(c) for c in d.get("skip") or []],
+        start_at=_dt(d.get("start_at")),
+        end_at=_dt(d.get("end_at")),
+        jitter=timedelta(seconds=d["jitter"]) if d.get("jitter") else None,
+        time_zone_name=d.get("time_zone_name"),
+    )
+
+
+class ScheduleOps:
+    """The store-facing half of schedules, shared by the async and sync clients."""
+
+    def __init__(self, ops: Ops) -> None:
+        self.ops = ops
+
+    @property
+    def store(self) -> Any:
+        """The store (a ``DjangoStore``: schedules are not part of the minimal Store protocol)."""
+        return self.ops.store
+
+    def _encode_one(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, Payload):
+            return payloads_to_json([value])["payloads"][0]
+        return self.ops.encode([value])["payloads"][0]
+
+    def action_json(self, action: ScheduleAction) -> dict[str, Any]:
+        """A start-workflow action as the store's JSON (arguments and memo encoded)."""
+        if not isinstance(action, ScheduleActionStartWorkflow):
+            raise TypeError("only ScheduleActionStartWorkflow actions are supported")
+        search_attributes = dict(action.untyped_search_attributes or {})
+        if action.typed_search_attributes:
+            search_attributes.update(_typed_json(action.typed_search_attributes))
+        return {
+            "workflow_type": action.workflow,
+            "workflow_id": action.id,
+            "task_queue": action.task_queue,
+            "input": {"payloads": [self._encode_one(a) for a in action.args]},
+            "execution_timeout": _secs(action.execution_timeout),
+            "run_timeout": _secs(action.run_timeout),
+            "task_timeout": _secs(action.task_timeout),
+            "retry_policy": action.retry_policy.to_json() if action.retry_policy is not None else None,
+            "memo": {k: self._encode_one(v) for k, v in action.memo.items()} if action.memo else None,
+            "search_attributes": search_attributes or None,
+            "header": {k: self._encode_one(v) for k, v in (action.headers or {}).items()},
+        }
+
+    @staticmethod
+    def action_from_json(d: dict[str, Any]) -> ScheduleActionStartWorkflow:
+        """The store's JSON as an action; arguments and memo stay ``Payload`` objects (as temporalio's)."""
+        memo = d.get("memo")
+        return ScheduleActionStartWorkflow(
+            d["workflow_type"],
+            args=payloads_from_json(d.get("input")),
+            id=d["workflow_id"],
+            task_queue=d["task_queue"],
+            execution_timeout=timedelta(seconds=d["execution_timeout"]) if d.get("execution_timeout") else None,
+            run_timeout=timedelta(seconds=d["run_timeout"]) if d.get("run_timeout") else None,
+            task_timeout=timedelta(seconds=d["task_timeout"]) if d.get("task_timeout") else None,
+            retry_policy=RetryPolicy.from_json(d["retry_policy"]) if d.get("retry_policy") else None,
+            memo={k: payloads_from_json({"payloads": [v]})[0] for k, v in memo.items()} if memo else None,
+            untyped_search_attributes=d.get("search_attributes") or {},
+            headers={k: payloads_from_json({"payloads": [v]})[0] for k, v in (d.get("header") or {}).items()}
+            or None,
+        )
+
+    def _fields(self, schedule: Schedule) -> dict[str, Any]:
+        if not isinstance(schedule, Schedule):
+            raise TypeError("schedule must be a Schedule")
+        state, policy = schedule.state, schedule.policy
+        if state.limited_actions and not state.remaining_actions:
+            raise ValueError("Must set limited actions to false if there are no remaining actions set")
+        if not state.limited_actions and state.remaining_actions:
+            raise ValueError("Must set limited actions to true if there are remaining actions set")
+        catchup = policy.catchup_window.total_seconds()
+        if catchup < 10:
+            raise RPCError("catchup_window must be at least 10 seconds", RPCStatusCode.INVALID_ARGUMENT)
+        return {
+            "spec": spec_to_json(schedule.spec),
+            "action": self.action_json(schedule.action),
+            "overlap": int(policy.overlap),
+            "catchup_window": catchup,
+            "pause_on_failure": bool(policy.pause_on_failure),
+            "note": state.note or "",
+            "paused": bool(state.paused),
+            "limited_actions": bool(state.limited_actions),
+            "remaining_actions": int(state.remaining_actions),
+        }
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a store method, turning its schedule errors into temporalio's."""
+        try:
+            return fn(*args, **kwargs)
+        except st.ScheduleNotFound as err:
+            raise RPCError(str(err), RPCStatusCode.NOT_FOUND) from None
+        except st.ScheduleAlreadyExists:
+            raise ScheduleAlreadyRunningError() from None
+        except st.ScheduleSpecInvalid as err:
+            raise RPCError(f"invalid schedule spec: {err}", RPCStatusCode.INVALID_ARGUMENT) from None
+        except st.ScheduleTokenMismatch as err:
+            raise RPCError(str(err), RPCStatusCode.FAILED_PRECONDITION) from None
+
+    def create(self, id: str, schedule: Schedule, trigger_immediately: bool, backfill: Sequence[ScheduleBackfill],
+               memo: Mapping[str, Any] | None, search_attributes: Any) -> None:
+        """Create a schedule (see :meth:`Client.create_schedule`)."""
+        if not id:
+            raise ValueError("a schedule id is required")
+        fields = self._fields(schedule)
+        self.call(
+            self.store.create_schedule, self.ops.namespace, id, **fields,
+            memo={k: self._encode_one(v) for k, v in memo.items()} if memo else None,
+            search_attributes=_typed_json(search_attributes) if search_attributes else None,
+            trigger_immediately=bool(trigger_immediately), backfills=_backfills(backfill),
+        )
+
+    def describe(self, id: str) -> ScheduleDescription:
+        """Describe a schedule."""
+        record: st.ScheduleRecord = self.call(self.store.describe_schedule, self.ops.namespace, id)
+        return self.description(record)
+
+    def description(self, r: st.ScheduleRecord) -> ScheduleDescription:
+        """A store record as temporalio's ``ScheduleDescription``."""
+        schedule = Schedule(
+            action=self.action_from_json(r.action),
+            spec=spec_from_json(r.spec),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy(r.overlap),
+                                  catchup_window=timedelta(seconds=r.catchup_window),
+                                  pause_on_failure=r.pause_on_failure),
+            state=ScheduleState(note=r.note or None, paused=r.paused, limited_actions=r.limited_actions,
+                                remaining_actions=r.remaining_actions),
+        )
+        info = ScheduleInfo(
+            num_actions=r.num_actions,
+            num_actions_missed_catchup_window=r.num_actions_missed_catchup_window,
+            num_actions_skipped_overlap=r.num_actions_skipped_overlap,
+            running_actions=[ScheduleActionExecutionStartWorkflow(x["workflow_id"], x["run_id"]) for x in r.running],
+            recent_actions=_recent(r.recent),
+            next_action_times=[_dt(t) for t in r.next_action_times],  # type: ignore[misc]
+            created_at=_dt(r.created_at),  # type: ignore[arg-type]
+            last_updated_at=_dt(r.updated_at),
+        )
+        return ScheduleDescription(id=r.schedule_id, schedule=schedule, info=info,
+                                   typed_search_attributes=r.search_attributes,
+                                   search_attributes=r.search_attributes, data_converter=self.ops.data_converter,
+                                   raw_description=r)
+
+    def list_page(self, page_size: int, after: str) -> list[ScheduleListDescription]:
+        """One page of schedules after the id ``after``."""
+        records: list[st.ScheduleRecord] = self.call(self.store.list_schedules, self.ops.namespace, page_size, after)
+        return [
+            ScheduleListDescription(
+                id=r.schedule_id,
+                schedule=ScheduleListSchedule(action=ScheduleListActionStartWorkflow(r.action["workflow_type"]),
+                                              spec=spec_from_json(r.spec),
+                                              state=ScheduleListState(note=r.note or None, paused=r.paused)),
+                info=ScheduleListInfo(recent_actions=_recent(r.recent),
+                                      next_action_times=[_dt(t) for t in r.next_action_times]),  # type: ignore[misc]
+                typed_search_attributes=r.search_attributes, search_attributes=r.search_attributes,
+                data_converter=self.ops.data_converter, raw_entry=r,
+            )
+            for r in records
+        ]
+
+    def patch(self, id: str, **kwargs: Any) -> None:
+        """Pause/unpause/trigger/backfill."""
+        self.call(self.store.patch_schedule, self.ops.namespace, id, **kwargs)
+
+    def delete(self, id: str) -> None:
+        """Delete the schedule."""
+        self.call(self.store.delete_schedule, self.ops.namespace, id)
+
+    def apply_update(self, id: str, description: ScheduleDescription, update: ScheduleUpdate | None) -> None:
+        """Write what an updater returned (nothing for None), fenced by the description's conflict token."""
+        if update is None:
+            return
+        if not isinstance(update, ScheduleUpdate):
+            raise TypeError("the updater must return a ScheduleUpdate or None")
+        record: st.ScheduleRecord = description.raw_description
+        self.call(
+            self.store.update_schedule, self.ops.namespace, id, record.conflict_token, **self._fields(update.schedule),
+            search_attributes=_typed_json(update.search_attributes) if update.search_attributes is not None else None,
+        )
+
+
+def _typed_json(attrs: Any) -> dict[str, Any]:
+    """Search attributes as stored: an untyped mapping passes through; typed pairs become ``{name: value}``."""
+    if isinstance(attrs, Mapping):
+        return dict(attrs)
+    out: dict[str, Any] = {}
+    for pair in attrs or ():
+        key = getattr(pair, "key", None)
+        name = getattr(key, "name", None)
+        if name is None:
+            raise TypeError("search attributes must be a mapping or TypedSearchAttributes")
+        value = pair.value
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _backfills(backfill: Sequence[ScheduleBackfill]) -> list[tuple[float, float, int]]:
+    out = []
+    for b in backfill:
+        if not isinstance(b, ScheduleBackfill):
+            raise TypeError("backfills must be ScheduleBackfill values")
+        start, end = _ts(b.start_at), _ts(b.end_at)
+        assert start is not None and end is not None
+        if end < start:
+            raise ValueError("a backfill's end_at must not be before its start_at")
+        out.append((start, end, int(b.overlap or 0)))
+    return out
+
+
+def _recent(recent: list[dict[str, Any]]) -> list[ScheduleActionResult]:
+    return [ScheduleActionResult(scheduled_at=_dt(x["scheduled_at"]),  # type: ignore[arg-type]
+                                 started_at=_dt(x["started_at"]),  # type: ignore[arg-type]
+                                 action=ScheduleActionExecutionStartWorkflow(x["workflow_id"], x["run_id"]))
+            for x in recent]
+
+
+# --------------------------------------------------------------------------- handles
+
+
+class ScheduleHandle:
+    """Handle for interacting with a schedule (``Client.get_schedule_handle`` / ``create_schedule``).
+
+    Attributes:
+        id: ID of the schedule.
+    """
+
+    def __init__(self, client: Client, id: str) -> None:
+        self._client = client
+        self.id = id
+
+    @property
+    def _sops(self) -> ScheduleOps:
+        return ScheduleOps(self._client._ops)
+
+    async def backfill(self, *backfill: ScheduleBackfill, **_ignored: Any) -> None:
+        """Take the actions of the given time periods as if they passed right now."""
+        if not backfill:
+            raise ValueError("At least one backfill required")
+        await self._client._run(self._sops.patch, self.id, backfills=_backfills(backfill))
+
+    async def delete(self, **_ignored: Any) -> None:
+        """Delete this schedule (the workflows it started go on)."""
+        await self._client._run(self._sops.delete, self.id)
+
+    async def describe(self, **_ignored: Any) -> ScheduleDescription:
+        """Fetch this schedule's description."""
+        return await self._client._run(self._sops.describe, self.id)
+
+    async def pause(self, *, note: str | None = None, **_ignored: Any) -> None:
+        """Pause the schedule and set a note."""
+        await self._client._run(self._sops.patch, self.id, pause=note or "Paused via Python SDK")
+
+    async def trigger(self, *, overlap: ScheduleOverlapPolicy | None = None, **_ignored: Any) -> None:
+        """Trigger an action on this schedule to happen immediately."""
+        await self._client._run(self._sops.patch, self.id, trigger=True, trigger_overlap=int(overlap or 0))
+
+    async def unpause(self, *, note: str | None = None, **_ignored: Any) -> None:
+        """Unpause the schedule and set a note."""
+        await self._client._run(self._sops.patch, self.id, unpause=note or "Unpaused via Python SDK")
+
+    async def update(
+        self,
+        updater: Callable[[ScheduleUpdateInput], ScheduleUpdate | None | Awaitable[ScheduleUpdate | None]],
+        **_ignored: Any,
+    ) -> None:
+        """Update the schedule with what ``updater`` builds from its current description.
+
+        Returning None leaves the schedule as it is. If the schedule changed between the
+        description and the write, ``RPCError`` (FAILED_PRECONDITION) is raised.
+        """
+        description = await self.describe()
+        update = updater(ScheduleUpdateInput(description=description))
+        if inspect.isawaitable(update):
+            update = await update
+        await self._client._run(self._sops.apply_update, self.id, description, update)
+
+
+class ScheduleAsyncIterator:
+    """Asynchronous iterator over :class:`ScheduleListDescription` values (``Client.list_schedules``)."""
+
+    def __init__(self, client: Client, page_size: int, query: str | None) -> None:
+        if query:
+            raise RPCError("list_schedules does not support a query filter yet (pass query=None)",
+                           RPCStatusCode.INVALID_ARGUMENT)
+        self._client = client
+        self._page_size = max(1, int(page_size))
+        self._page: list[ScheduleListDescription] | None = None
+        self._index = 0
+        self._after = ""
+        self._done = False
+
+    @property
+    def current_page(self) -> Sequence[ScheduleListDescription] | None:
+        """The current page, if it has been fetched yet."""
+        return self._page
+
+    @property
+    def current_page_index(self) -> int:
+        """Index of the entry in the current page that the next ``__anext__`` returns."""
+        return self._index
+
+    async def fetch_next_page(self, *, page_size: int | None = None) -> None:
+        """Fetch the next page if any."""
+        size = page_size or self._page_size
+        self._page = await self._client._run(ScheduleOps(self._client._ops).list_page, size, self._after)
+        self._index = 0
+        self._done = len(self._page) < size
+        if self._page:
+            self._after = self._page[-1].id
+
+    def __aiter__(self) -> ScheduleAsyncIterator:
+        """Return self as the iterator."""
+        return self
+
+    async def __anext__(self) -> ScheduleListDescription:
+        """The next schedule, fetching the next page when needed."""
+        while True:
+            if self._page is None:
+                await self.fetch_next_page()
+                continue
+            if self._index >= len(self._page):
+                if not self._done:
+                    await self.fetch_next_page()
+                    continue
+                raise StopAsyncIteration
+            value = self._page[self._index]
+            self._index += 1
+            return value
+
+
+class ScheduleClientMixin:
+    """``Client``'s schedule methods (temporalio's signatures)."""
+
+    _ops: Ops
+
+    async def create_schedule(
+        self,
+        id: str,
+        schedule: Schedule,
+        *,
+        trigger_immediately: bool = False,
+        backfill: Sequence[ScheduleBackfill] = (),
+        memo: Mapping[str, Any] | None = None,
+        search_attributes: Any = None,
+        **_ignored: Any,
+    ) -> ScheduleHandle:
+        """Create a schedule and return its handle (``ScheduleAlreadyRunningError`` if the id exists)."""
+        await self._run(ScheduleOps(self._ops).create, id, schedule, trigger_immediately, backfill,  # type: ignore[attr-defined]
+                        memo, search_attributes)
+        return ScheduleHandle(self, id)  # type: ignore[arg-type]
+
+    def get_schedule_handle(self, id: str) -> ScheduleHandle:
+        """A handle for the schedule with this id."""
+        return ScheduleHandle(self, id)  # type: ignore[arg-type]
+
+    async def list_schedules(
+        self, query: str | None = None, *, page_size: int = 1000, **_ignored: Any
+    ) -> ScheduleAsyncIterator:
+        """List schedules: ``async for s in await client.list_schedules(): ...``."""
+        return ScheduleAsyncIterator(self, page_size, query)  # type: ignore[arg-type]
+
+
+class SyncScheduleHandle:
+    """Synchronous twin of :class:`ScheduleHandle` (writes join the caller's transaction)."""
+
+    def __init__(self, client: SyncClient, id: str) -> None:
+        self._sops = ScheduleOps(client._ops)
+        self.id = id
+
+    def backfill(self, *backfill: ScheduleBackfill, **_ignored: Any) -> None:
+        """Take the actions of the given time periods as if they passed right now."""
+        if not backfill:
+            raise ValueError("At least one backfill required")
+        self._sops.patch(self.id, backfills=_backfills(backfill))
+
+    def delete(self, **_ignored: Any) -> None:
+        """Delete this schedule."""
+        self._sops.delete(self.id)
+
+    def describe(self, **_ignored: Any) -> ScheduleDescription:
+        """This schedule's description."""
+        return self._sops.describe(self.id)
+
+    def pause(self, *, note: str | None = None, **_ignored: Any) -> None:
+        """Pause the schedule and set a note."""
+        self._sops.patch(self.id, pause=note or "Paused via Python SDK")
+
+    def trigger(self, *, overlap: ScheduleOverlapPolicy | None = None, **_ignored: Any) -> None:
+        """Trigger an action now."""
+        self._sops.patch(self.id, trigger=True, trigger_overlap=int(overlap or 0))
+
+    def unpause(self, *, note: str | None = None, **_ignored: Any) -> None:
+        """Unpause the schedule and set a note."""
+        self._sops.patch(self.id, unpause=note or "Unpaused via Python SDK")
+
+    def update(self, updater: Callable[[ScheduleUpdateInput], ScheduleUpdate | None], **_ignored: Any) -> None:
+        """Update the schedule with what ``updater`` (a plain function here) builds from its description."""
+        description = self.describe()
+        update = updater(ScheduleUpdateInput(description=description))
+        if inspect.isawaitable(update):
+            raise TypeError("SyncScheduleHandle.update needs a synchronous updater")
+        self._sops.apply_update(self.id, description, update)
+
+
+class SyncScheduleClientMixin:
+    """``SyncClient``'s schedule methods."""
+
+    _ops: Ops
+
+    def create_schedule(self, id: str, schedule: Schedule, *, trigger_immediately: bool = False,
+                        backfill: Sequence[ScheduleBackfill] = (), memo: Mapping[str, Any] | None = None,
+                        search_attributes: Any = None, **_ignored: Any) -> SyncScheduleHandle:
+        """Create a schedule (joins the caller's transaction) and return its handle."""
+        ScheduleOps(self._ops).create(id, schedule, trigger_immediately, backfill, memo, search_attributes)
+        return SyncScheduleHandle(self, id)  # type: ignore[arg-type]
+
+    def get_schedule_handle(self, id: str) -> SyncScheduleHandle:
+        """A handle for the schedule with this id."""
+        return SyncScheduleHandle(self, id)  # type: ignore[arg-type]
+
+    def list_schedules(self, query: str | None = None, *, page_size: int = 1000,
+                       **_ignored: Any) -> Iterator[ScheduleListDescription]:
+        """Iterate over the schedules (page by page)."""
+        if query:
+            raise RPCError("list_schedules does not support a query filter yet (pass query=None)",
+                           RPCStatusCode.INVALID_ARGUMENT)
+        sops = ScheduleOps(self._ops)
+        size = max(1, int(page_size))
+
+        def pages() -> Iterator[ScheduleListDescription]:
+            after = ""
+            while True:
+                page = sops.list_page(size, after)
+                yield from page
+                if len(page) < size:
+                    return
+                after = page[-1].id
+
+        return pages()
