@@ -2,7 +2,8 @@
 
 Ids are stable: ``temporalflow.E001`` settings, ``E002`` database vendor,
 ``W001`` SQLite without IMMEDIATE transactions, ``W002`` Django Channels listed before
-temporalflow (its ``runworker`` command would replace temporalflow's).
+temporalflow (its ``runworker`` command would replace temporalflow's), ``E003`` the registered
+search attributes (``TEMPORALFLOW["SEARCH_ATTRIBUTES"]``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from temporalflow.conf import settings
+from temporalflow.core.search_attributes import SYSTEM_ATTRIBUTES, TYPE_NAMES
 
 
 @register(Tags.compatibility)
@@ -81,3 +83,44 @@ def runworker_problems(installed_apps: list[str]) -> list[Any]:
             "Channels' worker instead of temporalflow's",
             hint="List 'temporalflow' before 'channels' in INSTALLED_APPS.", id="temporalflow.W002")]
     return []
+
+
+@register(Tags.compatibility)
+def check_search_attributes(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``TEMPORALFLOW["SEARCH_ATTRIBUTES"]`` registers custom attributes with Temporal's type names."""
+    try:
+        setting = settings.SEARCH_ATTRIBUTES
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    return search_attribute_problems(setting)
+
+
+def search_attribute_problems(setting: Any) -> list[Any]:
+    """Problems of a ``SEARCH_ATTRIBUTES`` setting: name -> type, or namespace -> {name: type}."""
+    hint = ("Map each name to one of " + ", ".join(TYPE_NAMES) + ", e.g. {'CustomerId': 'Keyword'} "
+            "(or a namespace to such a dict).")
+    if setting is None:
+        return []
+    if not isinstance(setting, dict):
+        return [Error(f"TEMPORALFLOW['SEARCH_ATTRIBUTES'] must be a dict, not {type(setting).__name__}",
+                      hint=hint, id="temporalflow.E003")]
+    problems: list[Any] = []
+
+    def check(name: Any, type_name: Any, where: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            problems.append(Error(f"search attribute name {name!r}{where} is not a valid name (letters, digits and "
+                                  "underscores, not starting with a digit)", hint=hint, id="temporalflow.E003"))
+        elif name in SYSTEM_ATTRIBUTES:
+            problems.append(Error(f"search attribute {name}{where} is a Temporal system attribute and cannot be "
+                                  "registered", hint="Choose another name.", id="temporalflow.E003"))
+        elif type_name not in TYPE_NAMES:
+            problems.append(Error(f"search attribute {name}{where} has unknown type {type_name!r}", hint=hint,
+                                  id="temporalflow.E003"))
+
+    for name, value in setting.items():
+        if isinstance(value, dict):
+            for inner, type_name in value.items():
+                check(inner, type_name, f" (namespace {name!r})")
+        else:
+            check(name, value, "")
+    return problems

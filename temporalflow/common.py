@@ -1,19 +1,23 @@
 """Common Temporal types, as in ``temporalio.common``.
 
-``RetryPolicy``, the workflow-id reuse and conflict policies, ``RawValue`` and
-``QueryRejectCondition``. Enum values are those of Temporal's API enums, so a
-value stored by temporalflow means the same thing to a Temporal tool.
+``RetryPolicy``, the workflow-id reuse and conflict policies, ``RawValue``,
+``QueryRejectCondition`` and the typed search attributes (``SearchAttributeKey``,
+``SearchAttributePair``, ``SearchAttributeUpdate``, ``TypedSearchAttributes``). Enum values
+are those of Temporal's API enums, so a value stored by temporalflow means the same thing to
+a Temporal tool.
 
 This module imports the standard library and ``temporalflow.core`` only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar, Generic, NamedTuple, TypeAlias, TypeVar, get_origin
 
 from temporalflow.core.payload import Payload
 
@@ -21,6 +25,14 @@ __all__ = [
     "QueryRejectCondition",
     "RawValue",
     "RetryPolicy",
+    "SearchAttributeIndexedValueType",
+    "SearchAttributeKey",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
+    "SearchAttributeValue",
+    "SearchAttributeValues",
+    "SearchAttributes",
+    "TypedSearchAttributes",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
 ]
@@ -210,3 +222,274 @@ class RawValue:
     """
 
     payload: Payload
+
+
+# --- search attributes (as in temporalio.common) -----------------------------------------
+
+# A list, not a sequence, so a plain string passed by mistake (a sequence too) is caught.
+SearchAttributeValues: TypeAlias = list[str] | list[int] | list[float] | list[bool] | list[datetime]
+"""Values of one attribute in the deprecated dict form (always a list)."""
+
+SearchAttributes: TypeAlias = Mapping[str, SearchAttributeValues]
+"""The deprecated untyped form: attribute name → list of values."""
+
+SearchAttributeValue: TypeAlias = str | int | float | bool | datetime | Sequence[str]
+"""One typed attribute's value."""
+
+SearchAttributeValueType = TypeVar("SearchAttributeValueType", str, int, float, bool, datetime, Sequence[str])
+
+
+class SearchAttributeIndexedValueType(IntEnum):
+    """How the server indexes an attribute (Temporal's ``IndexedValueType`` numbers)."""
+
+    TEXT = 1
+    KEYWORD = 2
+    INT = 3
+    DOUBLE = 4
+    BOOL = 5
+    DATETIME = 6
+    KEYWORD_LIST = 7
+
+
+_METADATA_TYPES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
+
+
+class SearchAttributeKey(ABC, Generic[SearchAttributeValueType]):
+    """A typed search attribute key; make one with a ``for_*`` static method (``for_keyword("CustomerId")``)."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The attribute's name."""
+
+    @property
+    @abstractmethod
+    def indexed_value_type(self) -> SearchAttributeIndexedValueType:
+        """How the attribute is indexed."""
+
+    @property
+    @abstractmethod
+    def value_type(self) -> type[SearchAttributeValueType]:
+        """The Python type of its values (``Sequence[str]`` for a keyword list)."""
+
+    @property
+    def origin_value_type(self) -> type:
+        """:py:attr:`value_type` without generics (usable with ``isinstance``)."""
+        return get_origin(self.value_type) or self.value_type
+
+    @property
+    def _metadata_type(self) -> str:
+        try:
+            return _METADATA_TYPES[self.indexed_value_type]
+        except KeyError:
+            raise ValueError(f"Unrecognized type: {self}") from None
+
+    def value_set(self, value: SearchAttributeValueType) -> SearchAttributeUpdate[SearchAttributeValueType]:
+        """An update that sets this key to ``value``."""
+        return _SearchAttributeUpdate(self, value)
+
+    def value_unset(self) -> SearchAttributeUpdate[SearchAttributeValueType]:
+        """An update that removes this key."""
+        return _SearchAttributeUpdate(self, None)
+
+    @staticmethod
+    def for_text(name: str) -> SearchAttributeKey[str]:
+        """A ``Text`` key (full-text matched)."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.TEXT, str)
+
+    @staticmethod
+    def for_keyword(name: str) -> SearchAttributeKey[str]:
+        """A ``Keyword`` key (exact match)."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.KEYWORD, str)
+
+    @staticmethod
+    def for_int(name: str) -> SearchAttributeKey[int]:
+        """An ``Int`` key."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.INT, int)
+
+    @staticmethod
+    def for_float(name: str) -> SearchAttributeKey[float]:
+        """A ``Double`` key."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.DOUBLE, float)
+
+    @staticmethod
+    def for_bool(name: str) -> SearchAttributeKey[bool]:
+        """A ``Bool`` key."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.BOOL, bool)
+
+    @staticmethod
+    def for_datetime(name: str) -> SearchAttributeKey[datetime]:
+        """A ``Datetime`` key."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.DATETIME, datetime)
+
+    @staticmethod
+    def for_keyword_list(name: str) -> SearchAttributeKey[Sequence[str]]:
+        """A ``KeywordList`` key (a run matches when any of its keywords does)."""
+        return _SearchAttributeKey(name, SearchAttributeIndexedValueType.KEYWORD_LIST, Sequence[str])  # type: ignore[arg-type]
+
+    @staticmethod
+    def _from_metadata_type(name: str, metadata_type: str) -> SearchAttributeKey[Any] | None:
+        for index_type, text in _METADATA_TYPES.items():
+            if text == metadata_type:
+                return _SearchAttributeKey(name, index_type, _VALUE_TYPES[index_type])
+        return None
+
+    @staticmethod
+    def _guess_from_untyped_values(name: str, vals: SearchAttributeValues) -> SearchAttributeKey[Any] | None:
+        if not vals:
+            return None
+        if len(vals) > 1:
+            return SearchAttributeKey.for_keyword_list(name) if isinstance(vals[0], str) else None
+        first = vals[0]
+        if isinstance(first, str):
+            return SearchAttributeKey.for_keyword(name)
+        if isinstance(first, bool):  # before int: a bool is an int
+            return SearchAttributeKey.for_bool(name)
+        if isinstance(first, int):
+            return SearchAttributeKey.for_int(name)
+        if isinstance(first, float):
+            return SearchAttributeKey.for_float(name)
+        if isinstance(first, datetime):
+            return SearchAttributeKey.for_datetime(name)
+        return None
+
+
+_VALUE_TYPES: dict[SearchAttributeIndexedValueType, Any] = {
+    SearchAttributeIndexedValueType.TEXT: str,
+    SearchAttributeIndexedValueType.KEYWORD: str,
+    SearchAttributeIndexedValueType.INT: int,
+    SearchAttributeIndexedValueType.DOUBLE: float,
+    SearchAttributeIndexedValueType.BOOL: bool,
+    SearchAttributeIndexedValueType.DATETIME: datetime,
+    SearchAttributeIndexedValueType.KEYWORD_LIST: Sequence[str],
+}
+
+
+@dataclass(frozen=True)
+class _SearchAttributeKey(SearchAttributeKey[SearchAttributeValueType]):
+    _name: str
+    _indexed_value_type: SearchAttributeIndexedValueType
+    _value_type: type[SearchAttributeValueType]
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def indexed_value_type(self) -> SearchAttributeIndexedValueType:
+        return self._indexed_value_type
+
+    @property
+    def value_type(self) -> type[SearchAttributeValueType]:
+        return self._value_type
+
+
+class SearchAttributePair(NamedTuple, Generic[SearchAttributeValueType]):
+    """A key and its value."""
+
+    key: SearchAttributeKey[SearchAttributeValueType]
+    value: SearchAttributeValueType
+
+
+class SearchAttributeUpdate(ABC, Generic[SearchAttributeValueType]):
+    """A change to one attribute: set it (``value``) or remove it (``value`` is None)."""
+
+    @property
+    @abstractmethod
+    def key(self) -> SearchAttributeKey[SearchAttributeValueType]:
+        """The key changed."""
+
+    @property
+    @abstractmethod
+    def value(self) -> SearchAttributeValueType | None:
+        """The new value, or None to unset."""
+
+
+@dataclass(frozen=True)
+class _SearchAttributeUpdate(SearchAttributeUpdate[SearchAttributeValueType]):
+    _key: SearchAttributeKey[SearchAttributeValueType]
+    _value: SearchAttributeValueType | None
+
+    @property
+    def key(self) -> SearchAttributeKey[SearchAttributeValueType]:
+        return self._key
+
+    @property
+    def value(self) -> SearchAttributeValueType | None:
+        return self._value
+
+
+@dataclass(frozen=True)
+class TypedSearchAttributes(Collection[SearchAttributePair]):
+    """An immutable collection of :py:class:`SearchAttributePair`, sorted by key name, without duplicates.
+
+    Attributes:
+        search_attributes: The pairs (do not mutate; build a new collection with :py:meth:`updated`).
+
+    Raises:
+        ValueError: Two pairs have the same key name.
+    """
+
+    search_attributes: Sequence[SearchAttributePair]
+
+    empty: ClassVar[TypedSearchAttributes]
+    """An empty collection."""
+
+    def __post_init__(self) -> None:
+        pairs = sorted(self.search_attributes, key=lambda pair: pair.key.name)
+        object.__setattr__(self, "search_attributes", pairs)
+        for i, pair in enumerate(pairs):
+            if i > 0 and pairs[i - 1].key.name == pair.key.name:
+                raise ValueError(f"Duplicate search attribute entries found for key {pair.key.name}")
+
+    def __len__(self) -> int:
+        return len(self.search_attributes)
+
+    def __getitem__(self, key: SearchAttributeKey[SearchAttributeValueType]) -> SearchAttributeValueType:
+        """The value of ``key`` (same name and type); ``KeyError`` if absent."""
+        for k, v in self:
+            if k == key:
+                return v
+        raise KeyError(key.name)
+
+    def __iter__(self) -> Iterator[SearchAttributePair]:
+        return iter(self.search_attributes)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether a pair has ``key`` (same name and type)."""
+        return any(k == key for k, _ in self)
+
+    def get(self, key: SearchAttributeKey[SearchAttributeValueType], default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` (like ``dict.get``)."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def updated(self, *search_attributes: SearchAttributePair) -> TypedSearchAttributes:
+        """A copy where pairs with the same key name are replaced and new ones added."""
+        pairs = list(self.search_attributes)
+        for pair in search_attributes:
+            index = next((i for i, p in enumerate(pairs) if p.key.name == pair.key.name), None)
+            if index is None:
+                pairs.append(pair)
+            else:
+                pairs[index] = pair
+        return TypedSearchAttributes(pairs)
+
+
+TypedSearchAttributes.empty = TypedSearchAttributes(search_attributes=[])
+
+
+def _warn_on_deprecated_search_attributes(attributes: Any, stack_level: int = 2) -> None:
+    if attributes and isinstance(attributes, Mapping):
+        warnings.warn("Dictionary-based search attributes are deprecated", DeprecationWarning,
+                      stacklevel=1 + stack_level)

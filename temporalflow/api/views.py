@@ -26,11 +26,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from temporalflow.api import serializers as s
 from temporalflow.api.errors import ApiError, error_response, exception_handler, failure_json
-from temporalflow.api.listfilter import STATUS_NAMES, ListFilterError, parse_list_filter
 from temporalflow.api.permissions import VIEW, ActionPermission
 from temporalflow.client import (
     SyncClient,
@@ -42,8 +42,10 @@ from temporalflow.client import (
 from temporalflow.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalflow.conf import get_data_converter
 from temporalflow.conf import settings as tf_settings
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.payload import Payload
+from temporalflow.core.visibility import STATUS_NAMES, ListFilterError
 from temporalflow.exceptions import CancelledError, TerminatedError, TimeoutError
 from temporalflow.models import (
     ActivityTask,
@@ -55,6 +57,7 @@ from temporalflow.models import (
     WorkflowTaskState,
 )
 from temporalflow.service import RPCError, RPCStatusCode
+from temporalflow.store._visibility import filter_q, order_by, parse_query
 
 __all__ = [
     "CancelView",
@@ -188,7 +191,7 @@ def run_json(run: WorkflowRun) -> dict[str, Any]:
         "parent_workflow_id": run.parent_workflow_id,
         "parent_run_id": run.parent_run_id,
         "memo": _memo(run.memo),
-        "search_attributes": run.search_attributes or {},
+        "search_attributes": sa.to_json_form(run.search_attributes),
     }
 
 
@@ -206,7 +209,7 @@ def _description_json(desc: Any) -> dict[str, Any]:
         "parent_workflow_id": desc.parent_id,
         "parent_run_id": desc.parent_run_id,
         "memo": _memo(desc.raw_info.memo if desc.raw_info is not None else {}),
-        "search_attributes": dict(desc.search_attributes or {}),
+        "search_attributes": sa.to_json_form(desc.raw_info.search_attributes if desc.raw_info is not None else {}),
     }
 
 
@@ -331,6 +334,32 @@ class _RunCursor(CursorPagination):
     max_page_size = MAX_PAGE_SIZE
 
 
+def _ordered_page(request: Request, runs: Any) -> Response:
+    """A page of a query with ``ORDER BY``: the cursor is an offset (the order need not be unique)."""
+    page_size = _int_param(request, "page_size", _RunCursor.page_size, 1, MAX_PAGE_SIZE)
+    raw = request.query_params.get("cursor")
+    offset = 0
+    if raw:
+        try:
+            kind, _, number = base64.urlsafe_b64decode(raw.encode()).decode().partition(":")
+            offset = int(number)
+            if kind != "o" or offset < 0:
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_cursor", "Invalid cursor") from None
+    rows = list(runs[offset:offset + page_size + 1])
+
+    def link(at: int) -> str:
+        cursor = base64.urlsafe_b64encode(f"o:{at}".encode()).decode()
+        return replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+
+    return Response({
+        "next": link(offset + page_size) if len(rows) > page_size else None,
+        "previous": link(max(offset - page_size, 0)) if offset > 0 else None,
+        "results": [run_json(r) for r in rows[:page_size]],
+    })
+
+
 class WorkflowListView(_Base):
     """``GET``: list runs filtered with Temporal's list-filter syntax. ``POST``: start a workflow."""
 
@@ -351,13 +380,19 @@ class WorkflowListView(_Base):
     )
     def get(self, request: Request) -> Response:
         """List runs, newest first, in pages (cursor pagination)."""
+        namespace = tf_settings.NAMESPACE
         try:
-            q = parse_list_filter(request.query_params.get("query", ""))
+            parsed = parse_query(request.query_params.get("query", ""), namespace)
+            if parsed.group_by:
+                raise ListFilterError("GROUP BY is only supported by count_workflows", parsed.group_position)
         except ListFilterError as err:
             raise ApiError(400, "invalid_query", err.message, {"position": err.position}) from None
+        runs = _runs().filter(filter_q(parsed.where, namespace))
+        if parsed.order_by:
+            return _ordered_page(request, order_by(runs, parsed, namespace))
         paginator = _RunCursor()
         try:
-            page = paginator.paginate_queryset(_runs().filter(q), request, view=self)
+            page = paginator.paginate_queryset(runs, request, view=self)
         except NotFound as err:
             raise ApiError(400, "invalid_cursor", str(err.detail)) from None
         return paginator.get_paginated_response([run_json(r) for r in page or []])

@@ -62,12 +62,14 @@ from temporalflow.client._ops import (
 )
 from temporalflow.client._types import (
     WorkflowExecution,
+    WorkflowExecutionCount,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHistory,
     WorkflowUpdateStage,
 )
 from temporalflow.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import Payload
@@ -133,14 +135,6 @@ _HTTP_STATUS: dict[int, RPCStatusCode] = {
 def is_api_url(target: Any) -> bool:
     """True when ``target`` is an ``http://`` or ``https://`` URL (a REST API, not a database)."""
     return isinstance(target, str) and target.strip().lower().startswith(("http://", "https://"))
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkflowExecutionCount:
-    """``count_workflows()``'s answer (``temporalio.client.WorkflowExecutionCount``; no groups)."""
-
-    count: int
-    groups: Sequence[Any] = ()
 
 
 @dataclasses.dataclass
@@ -460,6 +454,7 @@ class RemoteClient:
         pc = self._data_converter.payload_converter
         memo = {k: pc.to_payloads([v])[0].to_json() for k, v in (body.get("memo") or {}).items()}
         extra = {"raw_description": body} if cls is WorkflowExecutionDescription else {}
+        attributes = sa.from_json_form(body.get("search_attributes") or {})
         status = body.get("status")
         return cls(
             id=body["workflow_id"], run_id=body["run_id"], workflow_type=body["workflow_type"],
@@ -468,8 +463,8 @@ class RemoteClient:
             start_time=_parse_time(body.get("start_time")), close_time=_parse_time(body.get("close_time")),
             execution_time=_parse_time(body.get("execution_time")), history_length=int(body["history_length"]),
             parent_id=body.get("parent_workflow_id"), parent_run_id=body.get("parent_run_id"),
-            search_attributes=body.get("search_attributes") or {}, namespace=self._namespace, raw_info=body,
-            data_converter=self._data_converter, _raw_memo=memo, **extra,
+            search_attributes=sa.decode_untyped(attributes), typed_search_attributes=sa.decode_typed(attributes),
+            namespace=self._namespace, raw_info=body, data_converter=self._data_converter, _raw_memo=memo, **extra,
         )
 
     # --- workflows -------------------------------------------------------------------

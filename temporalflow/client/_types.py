@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalflow.common import SearchAttributeValue, TypedSearchAttributes
 from temporalflow.core.events import HistoryEvent
 from temporalflow.core.payload import Payload
 
@@ -53,7 +54,10 @@ class WorkflowExecution:
     parent_id: str | None
     parent_run_id: str | None
     search_attributes: Mapping[str, Any]
+    """Deprecated untyped form (name → list of values); prefer :py:attr:`typed_search_attributes`."""
     namespace: str = "default"
+    typed_search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty
+    """The run's search attributes, typed."""
     raw_info: Any = None
     data_converter: Any = field(default=None, repr=False)
     _raw_memo: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -78,6 +82,24 @@ class WorkflowExecution:
     async def memo_value(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
         """One memo value (``default`` when absent)."""
         return (await self.memo()).get(key, default)
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCountAggregationGroup:
+    """One group of ``count_workflows("... GROUP BY ExecutionStatus")``."""
+
+    count: int
+    group_values: Sequence[SearchAttributeValue]
+    """The group's values (e.g. ``["Running"]``)."""
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCount:
+    """``count_workflows()``'s answer (``temporalio.client.WorkflowExecutionCount``)."""
+
+    count: int
+    groups: Sequence[WorkflowExecutionCountAggregationGroup] = ()
+    """With ``GROUP BY``: the count of each group."""
 
 
 @dataclass

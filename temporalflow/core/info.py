@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from temporalflow.common import TypedSearchAttributes
+
 
 @dataclass(frozen=True)
 class ParentInfo:
@@ -34,6 +36,7 @@ class WorkflowInfo:
     run_id: str
     run_timeout: timedelta | None
     search_attributes: Mapping[str, Any]
+    """Deprecated untyped form (name → list of values); prefer :py:attr:`typed_search_attributes`."""
     start_time: datetime
     """When this workflow task started (as temporalio: the task start time)."""
     task_queue: str
@@ -43,6 +46,8 @@ class WorkflowInfo:
     workflow_type: str
     root: ParentInfo | None = None
     priority: Any = None
+    typed_search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty
+    """The run's search attributes (updated by ``workflow.upsert_search_attributes``)."""
     _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
     _can_suggest_continue_as_new: Callable[[], bool] = field(default=lambda: False, repr=False, compare=False)
 

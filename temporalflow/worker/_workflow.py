@@ -14,6 +14,7 @@ from typing import Any
 from temporalflow import metrics
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
+from temporalflow.core import search_attributes
 from temporalflow.core.definitions import WorkflowDefinition
 from temporalflow.core.errors import DeadlockError, NondeterminismError
 from temporalflow.core.events import EventType, HistoryEvent
@@ -420,6 +421,8 @@ class WorkflowTaskRunner:
             return self._failure(err, "WorkflowWorkerUnhandledFailure")
         if completion.failure is None:
             completion = self._check_payload_sizes(completion)
+        if completion.failure is None:
+            completion = self._check_search_attributes(completion)
         return completion
 
     def _check_payload_sizes(self, completion: jobs.Completion) -> jobs.Completion:
@@ -437,6 +440,29 @@ class WorkflowTaskRunner:
                         type="PayloadSizeError")
                     return self._failure(err, "BadScheduleActivityAttributes" if field == "input"
                                          else "BadCompleteWorkflowExecutionAttributes")
+        return completion
+
+    def _check_search_attributes(self, completion: jobs.Completion) -> jobs.Completion:
+        """Refuse unregistered or mistyped search attributes as Temporal's server does.
+
+        An upsert (or a continue-as-new) naming an attribute that is not registered, or with a
+        value of another type, fails the task with the cause BadSearchAttributes.
+        """
+        checks = [(c.search_attributes, True) for c in completion.commands
+                  if isinstance(c, cmds.UpsertWorkflowSearchAttributes)]
+        checks += [(c.search_attributes, False) for c in completion.commands
+                   if isinstance(c, cmds.ContinueAsNewWorkflowExecution) and c.search_attributes]
+        if not checks:
+            return completion
+        from temporalflow.conf import settings
+
+        try:
+            registry = search_attributes.parse_registry(settings.SEARCH_ATTRIBUTES, self.namespace)
+            for attributes, is_upsert in checks:
+                search_attributes.validate(attributes, registry, allow_unset=is_upsert)
+        except search_attributes.SearchAttributeError as err:
+            return self._failure(ApplicationError(f"BadSearchAttributes: {err}", type="BadSearchAttributes",
+                                                  non_retryable=True), "BadSearchAttributes")
         return completion
 
     async def _in_thread(self, fn: Callable[[], Any]) -> Any:

@@ -106,6 +106,23 @@ def payload_converter() -> Any:
     return _runtime().payload_converter()
 
 
+def upsert_search_attributes(attributes: Any) -> None:
+    """Set or unset search attributes of this run (``workflow.info().typed_search_attributes`` follows).
+
+    Args:
+        attributes: A sequence of ``SearchAttributeUpdate`` (``key.value_set(v)``,
+            ``key.value_unset()``), or the deprecated ``{name: [values]}`` dict.
+
+    Raises:
+        TypeError: A value does not fit its key's type. An attribute that is not registered
+            (``TEMPORALFLOW["SEARCH_ATTRIBUTES"]``) fails the workflow task, as Temporal does.
+    """
+    from temporalflow.common import _warn_on_deprecated_search_attributes
+
+    _warn_on_deprecated_search_attributes(attributes)
+    _runtime().upsert_search_attributes(attributes)
+
+
 async def sleep(duration: float | timedelta, *, summary: str | None = None) -> None:
     """Durable sleep: a timer in the history. ``asyncio.sleep`` does the same."""
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
@@ -179,6 +196,73 @@ def start_activity_method(activity: Callable[..., Any], *args: Any, **kwargs: An
 async def execute_activity_method(activity: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an activity defined as a method and return its result."""
     return await start_activity(activity, *args, **kwargs)
+
+
+def start_local_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _MISSING,
+    *,
+    args: Sequence[Any] = (),
+    result_type: type | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    local_retry_threshold: timedelta | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+    summary: str | None = None,
+) -> asyncio.Task[Any]:
+    """Run an activity in this worker, inside the current workflow task; returns a task for its result.
+
+    The activity must be registered on the same worker. Its outcome is recorded as a
+    marker, so replay does not run it again. Retries whose backoff exceeds
+    ``local_retry_threshold`` (default 1 minute) wait on a durable timer.
+    """
+    if arg is not _MISSING:
+        if args:
+            raise ValueError("pass either arg or args, not both")
+        args = [arg]
+    name = activity_name(activity)
+    if result_type is None and not isinstance(activity, str):
+        defn = ActivityDefinition.from_callable(activity)
+        result_type = defn.ret_type if defn is not None else None
+    return _runtime().start_local_activity(
+        name, list(args),
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        schedule_to_start_timeout=schedule_to_start_timeout,
+        start_to_close_timeout=start_to_close_timeout,
+        retry_policy=retry_policy,
+        local_retry_threshold=local_retry_threshold,
+        cancellation_type=int(cancellation_type),
+        activity_id=activity_id,
+        result_type=result_type,
+    )
+
+
+async def execute_local_activity(activity: Callable[..., Any] | str, arg: Any = _MISSING, **kwargs: Any) -> Any:
+    """``await start_local_activity(...)``: run a local activity and return its result."""
+    return await start_local_activity(activity, arg, **kwargs)
+
+
+def start_local_activity_class(activity: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    """Start a local activity defined as a callable class (by its ``__call__``)."""
+    return start_local_activity(activity, *args, **kwargs)
+
+
+async def execute_local_activity_class(activity: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a local activity defined as a callable class and return its result."""
+    return await start_local_activity(activity, *args, **kwargs)
+
+
+def start_local_activity_method(activity: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    """Start a local activity defined as a method (by the unbound method)."""
+    return start_local_activity(activity, *args, **kwargs)
+
+
+async def execute_local_activity_method(activity: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a local activity defined as a method and return its result."""
+    return await start_local_activity(activity, *args, **kwargs)
 
 
 def continue_as_new(
