@@ -184,6 +184,22 @@ class FailingWorkflow:
                                    type="WorkflowSecretError") from err
 
 
+@workflow.defn
+class LocalSecretWorkflow:
+    def __init__(self) -> None:
+        self.greeting = ""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        self.greeting = await workflow.execute_local_activity(greet, name,
+                                                              start_to_close_timeout=timedelta(seconds=10))
+        return self.greeting
+
+    @workflow.query
+    def last(self) -> str:
+        return self.greeting
+
+
 class Order(BaseModel):
     id: uuid.UUID
     lines: list[str]
@@ -408,3 +424,99 @@ async def test_payload_the_worker_cannot_decode_fails_the_task_clearly(codec_env
     plain = Client(codec_env.client.store)
     with pytest.raises(ValueError, match="unknown encoding 'binary/encrypted'.*payload codec missing"):
         await plain.get_workflow_handle(good_id).result()
+
+
+async def test_local_activity_marker_is_stored_encoded(codec_env: Any) -> None:
+    client: Client = codec_env.client
+    workflow_id = wf_id()
+    async with running_worker(client, [LocalSecretWorkflow], [greet]) as worker:
+        assert await client.execute_workflow(LocalSecretWorkflow.run, f"local {SECRET}", id=workflow_id,
+                                             task_queue=worker.task_queue) == f"Hello, local {SECRET}"
+        # The closed run is out of the cache: the query replays the history, marker decoded.
+        assert await client.get_workflow_handle(workflow_id).query(LocalSecretWorkflow.last) == \
+            f"Hello, local {SECRET}"
+    rows = await _stored_rows(workflow_id)
+    markers = [a for t, a in rows["events"] if t == "MarkerRecorded"]
+    assert markers, "no local activity marker"
+    assert sum(_assert_opaque(m, "marker") for m in markers) >= 1
+    for event_type, attributes in rows["events"]:
+        _assert_opaque(attributes, event_type)
+
+
+ENCRYPTED = encrypted_converter()
+"""A module-level converter for ``TEMPORALFLOW["DATA_CONVERTER"]`` (same key as the fixture's)."""
+
+_HERE = "tests.integration.engine.test_data_conversion"
+
+
+def make_converter() -> DataConverter:
+    """A factory the setting may name instead of an instance."""
+    return ENCRYPTED
+
+
+def test_data_converter_setting(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from temporalflow.conf import get_data_converter
+
+    settings.TEMPORALFLOW = {}
+    assert get_data_converter() is DataConverter.default
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": f"{_HERE}.ENCRYPTED"}
+    assert get_data_converter() is ENCRYPTED
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": f"{_HERE}.make_converter"}
+    assert get_data_converter() is ENCRYPTED
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": ENCRYPTED}
+    assert get_data_converter() is ENCRYPTED
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": f"{_HERE}.no_such_name"}
+    with pytest.raises(ImproperlyConfigured, match="cannot be imported"):
+        get_data_converter()
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": f"{_HERE}.SECRET"}
+    with pytest.raises(ImproperlyConfigured, match="is a str, not a temporalflow.converter.DataConverter"):
+        get_data_converter()
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": 42}
+    with pytest.raises(ImproperlyConfigured, match="must be a dotted path"):
+        get_data_converter()
+
+
+async def test_admin_api_and_sync_client_decode_only_with_the_configured_converter(
+        codec_env: Any, settings: Any) -> None:
+    from django.contrib import admin
+
+    from temporalflow.admin.display import RAW_PAYLOAD_KEY
+    from temporalflow.admin.runs import WorkflowRunAdmin
+    from temporalflow.api.views import _with_decoded
+
+    workflow_id = wf_id()
+    async with running_worker(codec_env.client, [SecretWorkflow], [greet]) as worker:
+        handle = await codec_env.client.start_workflow(SecretWorkflow.run, f"shown {SECRET}", id=workflow_id,
+                                                       task_queue=worker.task_queue)
+        await handle.execute_update(SecretWorkflow.finish, "end")
+        await handle.result()
+    rows = await _stored_rows(workflow_id)
+    started = dict(rows["events"])["WorkflowExecutionStarted"]
+
+    @sync_to_async
+    def shown() -> tuple[Any, Any, Any]:
+        decoder = WorkflowRunAdmin(WorkflowRun, admin.site).get_decoder()
+        api = _with_decoded(started["input"])["payloads"][0]
+        result = SyncClient.connect().get_workflow_handle(workflow_id).result(timeout=10)
+        return decoder.values(started["input"]), api, result
+
+    settings.TEMPORALFLOW = {}
+    with pytest.raises(ValueError, match="payload codec missing"):
+        await shown()  # SyncClient.connect() has the default converter: the result does not decode
+    settings.TEMPORALFLOW = {"DATA_CONVERTER": f"{_HERE}.ENCRYPTED"}
+    admin_values, api_payload, result = await shown()
+    assert admin_values == [f"shown {SECRET}"]
+    assert api_payload["decoded"] == f"shown {SECRET}"
+    assert result == f"Hello, shown {SECRET} | end"
+
+    @sync_to_async
+    def shown_without() -> tuple[Any, Any]:
+        decoder = WorkflowRunAdmin(WorkflowRun, admin.site).get_decoder()
+        return decoder.values(started["input"]), _with_decoded(started["input"])["payloads"][0]
+
+    settings.TEMPORALFLOW = {}
+    [raw], api_raw = await shown_without()
+    assert raw[RAW_PAYLOAD_KEY]["encoding"] == "binary/encrypted"
+    assert "unknown encoding 'binary/encrypted'" in api_raw["decode_error"]
