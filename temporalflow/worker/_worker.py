@@ -23,6 +23,7 @@ from temporalflow import metrics
 from temporalflow.conf import settings
 from temporalflow.store import base as sb
 from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
+from temporalflow.worker._local_activity import LocalActivityRunner
 from temporalflow.worker._workflow import RunCache, WorkflowRegistry, WorkflowTaskRunner
 
 logger = logging.getLogger("temporalflow.worker")
@@ -108,6 +109,7 @@ class Worker:
                 max_workers=self._max_act, thread_name_prefix="temporalflow-activity")
             self._own_activity_executor = True
         self._activity_executor = activity_executor
+        self._local_shutdown = threading.Event()  # activity.is_worker_shutdown() in local activities
         self._wf_executor = workflow_task_executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="temporalflow-workflow")
         self._own_wf_executor = workflow_task_executor is None
@@ -175,6 +177,10 @@ class Worker:
                 continue_as_new_suggested_at=self._suggest_continue_as_new_at,
                 history_count_limit=self._history_limit,
                 payload_size_limit=self._payload_size_limit,
+                local_activities=LocalActivityRunner(
+                    registry=self._activities or ActivityRegistry([]), data_converter=self._converter,
+                    executor=self._activity_executor, payload_size_limit=self._payload_size_limit,
+                    worker_shutdown=self._local_shutdown),
             )
             self._wf_runner.loop = asyncio.get_running_loop()
             # Claimed tasks are activated and completed in the claiming transaction (one commit
@@ -246,6 +252,7 @@ class Worker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        self._local_shutdown.set()
         if self._activities is not None:
             self._act_runner.begin_shutdown()
             if not await self._act_runner.wait_all(self._graceful):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,8 +23,10 @@ from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.instance import WorkflowInstance
 from temporalflow.core.machines import CacheInvalidError, HistoryGapError, RunDriver
 from temporalflow.core.payload import payloads_size
+from temporalflow.core.payload_visitor import decode_events, visit_commands, visit_payloads
 from temporalflow.exceptions import ApplicationError
 from temporalflow.store import base as sb
+from temporalflow.worker._local_activity import LocalActivityRunner
 
 logger = logging.getLogger("temporalflow.worker")
 
@@ -31,6 +35,15 @@ def _log_extra(lease: sb.WorkflowTaskLease | sb.QueryTask) -> dict[str, Any]:
     """Structured-log fields of a worker line about one run."""
     return {"workflow_id": lease.workflow_id, "run_id": lease.run_id, "workflow_type": lease.workflow_type,
             "namespace": lease.namespace}
+
+
+def _codec_error(what: str, lease: sb.WorkflowTaskLease, err: BaseException) -> ApplicationError:
+    """The task failure for a payload codec that raised (temporalio: "Failed decoding activation")."""
+    error = ApplicationError(
+        f"Failed {what} of workflow {lease.workflow_id} (run {lease.run_id}) with the payload codec: "
+        f"{type(err).__name__}: {err}", type=type(err).__name__)
+    error.__cause__ = err
+    return error
 
 
 class WorkflowRegistry:
@@ -129,8 +142,10 @@ class WorkflowTaskRunner:
         continue_as_new_suggested_at: int = 10240,
         history_count_limit: int = 51200,
         payload_size_limit: int = 2 * 1024 * 1024,
+        local_activities: LocalActivityRunner | None = None,
     ) -> None:
         self.store = store
+        self.local_activities = local_activities
         self.namespace = namespace
         self.task_queue = task_queue
         self.identity = identity
@@ -192,6 +207,17 @@ class WorkflowTaskRunner:
                 pass
             return None
         completion, driver = await self._activate(lease)
+        return await self._complete(lease, driver, completion)
+
+    async def _complete(
+        self, lease: sb.WorkflowTaskLease, driver: RunDriver, completion: jobs.Completion,
+    ) -> sb.WorkflowTaskLease | None:
+        """Run the completion's local activities (if any), then hand it to the store."""
+        if completion.failure is None and _has_local(completion):
+            completion = await self._run_local_activities(lease, driver, completion)
+            if completion is None:
+                return None
+        completion = await self._encode_completion(lease, completion)
         if completion.failure is not None:
             await self._fail_task(lease, completion)
             return None
@@ -213,6 +239,74 @@ class WorkflowTaskRunner:
         self._after_completion(lease, driver, completion, result, reserved)
         return result.next_task
 
+    async def _run_local_activities(
+        self, lease: sb.WorkflowTaskLease, driver: RunDriver, completion: jobs.Completion,
+    ) -> jobs.Completion | None:
+        """Run the local activities the task scheduled, feeding each outcome back to the run.
+
+        Each outcome becomes a marker in the completion, followed by the commands the
+        workflow produced on seeing it — one outcome per activation, in the order they
+        finish, so replay (which resolves them at their markers) sees the same thing.
+        The task's lease is extended while they run. None: the task was lost meanwhile.
+        """
+        runner = self.local_activities
+        commands: list[cmds.Command] = []
+        running: dict[int, tuple[cmds.ScheduleLocalActivity, asyncio.Task[Any]]] = {}
+
+        def take(c: jobs.Completion) -> None:
+            for cmd in c.commands:
+                if isinstance(cmd, cmds.ScheduleLocalActivity):
+                    if runner is None:
+                        raise RuntimeError("this worker cannot run local activities")
+                    running[cmd.seq] = (cmd, asyncio.get_running_loop().create_task(runner.run(lease, cmd)))
+                elif isinstance(cmd, cmds.RequestCancelLocalActivity):
+                    entry = running.get(cmd.seq)
+                    if entry is not None:
+                        entry[1].cancel()
+                else:
+                    commands.append(cmd)
+
+        def closing() -> bool:
+            return any(isinstance(c, cmds.CLOSING_COMMANDS) for c in commands)
+
+        # Extend the task's lease at half its timeout, as long as local activities run.
+        heartbeat_every = max(0.1, lease.task_timeout / 2)
+        next_heartbeat = time.monotonic() + heartbeat_every
+        try:
+            take(completion)
+            while running and not closing():
+                timeout = max(0.0, next_heartbeat - time.monotonic())
+                done, _ = await asyncio.wait([t for _, t in running.values()], timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    try:
+                        task_timeout = await self.db(self.store.heartbeat_workflow_task, lease)
+                    except sb.StaleTask:
+                        self.cache.evict(lease.run_id)
+                        logger.info("Workflow task for %s (run %s) was lost while its local activities ran",
+                                    lease.workflow_id, lease.run_id, extra=_log_extra(lease))
+                        return None
+                    heartbeat_every = max(0.5, task_timeout / 2)
+                    next_heartbeat = time.monotonic() + heartbeat_every
+                    continue
+                for seq in sorted(s for s, (_, t) in running.items() if t in done):
+                    cmd, task = running.pop(seq)
+                    assert runner is not None
+                    outcome = task.result() if not task.cancelled() else runner.cancelled(cmd, cmd.attempt)
+                    commands.append(outcome.marker)
+                    nxt = await self._in_thread(lambda r=outcome.resolution: driver.resolve_local([r]))
+                    if nxt.failure is not None:
+                        return nxt
+                    take(nxt)
+                    if closing():
+                        break
+        except Exception as err:  # noqa: BLE001 - a broken activation fails the task, as any other
+            return self._failure(err, "WorkflowWorkerUnhandledFailure")
+        finally:
+            for _, task in running.values():
+                task.cancel()  # the run closed with them still running: nobody waits for them
+        return jobs.Completion(commands=commands)
+
     def _reserve_eager(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> int:
         """Activity slots for the completion's activities on the run's own queue (started at once)."""
         wanted = sum(1 for c in completion.commands
@@ -224,9 +318,9 @@ class WorkflowTaskRunner:
         self.cache.evict(lease.run_id)
         self._log_task_failure(lease, completion)
         metrics.workflow_task_failed(lease, completion.cause)
+        failure = await self._encoded_failure(completion.failure, "the workflow task failure")
         try:
-            await self.db(self.store.fail_workflow_task, lease, completion.cause, completion.failure,
-                          self.identity)
+            await self.db(self.store.fail_workflow_task, lease, completion.cause, failure, self.identity)
         except sb.StaleTask:
             pass
 
@@ -304,6 +398,16 @@ class WorkflowTaskRunner:
                 self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
                 kept = True
                 return None
+            if _has_local(completion):
+                # Never run activities inside the store's transaction: settle() runs them.
+                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
+                kept = True
+                return None
+            completion = await self._encode_completion(lease, completion)
+            if completion.failure is not None:  # the codec refused: reported after the commit, as above
+                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
+                kept = True
+                return None
             reserved = self._reserve_eager(lease, completion)
             self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
             kept = True
@@ -337,6 +441,8 @@ class WorkflowTaskRunner:
                 elif lease is not None and result is not None:
                     self._after_completion(lease, inline.driver, inline.completion, result, inline.reserved)
                     lease = result.next_task
+                elif lease is not None and _has_local(inline.completion):
+                    lease = await self._complete(lease, inline.driver, inline.completion)
                 else:
                     # Not stored (refused, or the whole transaction failed): the instance ran
                     # ahead of the history, so the task (if it was started) replays.
@@ -400,6 +506,15 @@ class WorkflowTaskRunner:
 
         Only :class:`CacheInvalidError` and :class:`HistoryGapError` escape: the caller rebuilds the run.
         """
+        codec = self.converter.payload_codec
+        if codec is not None:
+            # As temporalio: workflow code sees decoded payloads; history keeps them encoded.
+            try:
+                events = await decode_events(events, codec.decode)
+                updates = [await self._decode_update(u) for u in updates]
+            except Exception as err:  # noqa: BLE001 - a payload that does not decode fails the task, clearly
+                return self._failure(_codec_error("decoding activation", lease, err),
+                                     "WorkflowWorkerUnhandledFailure")
         t0 = time.perf_counter()
         try:
             completion = await self._in_thread(
@@ -424,6 +539,43 @@ class WorkflowTaskRunner:
         if completion.failure is None:
             completion = self._check_search_attributes(completion)
         return completion
+
+    async def _encode_completion(self, lease: sb.WorkflowTaskLease, completion: jobs.Completion) -> jobs.Completion:
+        """The completion about to be stored, its commands' payloads encoded by the codec (in place).
+
+        Done last — after local activities ran and added their markers — so everything the
+        task stores goes through the codec exactly once, as temporalio encodes a completion
+        as a whole; the payload size limit then applies to the encoded payloads.
+        """
+        codec = self.converter.payload_codec
+        if codec is None or completion.failure is not None:
+            return completion
+        try:
+            await visit_commands(completion.commands, codec.encode)
+        except Exception as err:  # noqa: BLE001 - nothing is stored; the task fails and is retried
+            return self._failure(_codec_error("encoding completion", lease, err), "WorkflowWorkerUnhandledFailure")
+        return self._check_payload_sizes(completion)
+
+    async def _decode_update(self, update: jobs.DoUpdate) -> jobs.DoUpdate:
+        """A copy of ``update`` with its arguments decoded by the codec."""
+        args = {"payloads": list((update.input or {}).get("payloads") or [])}
+        await visit_payloads(args, self.converter.payload_codec.decode, f"arguments of update {update.name!r}")
+        return dataclasses.replace(update, input=args)
+
+    async def _encoded_failure(self, failure: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
+        """``failure`` with its payloads encoded by the codec (a copy; the same dict without a codec)."""
+        codec = self.converter.payload_codec
+        if codec is None or failure is None:
+            return failure
+        encoded = copy.deepcopy(failure)
+        try:
+            await visit_payloads(encoded, codec.encode, what)
+        except Exception as err:  # noqa: BLE001 - store a plain failure that says so rather than lose it
+            logger.warning("Payload codec could not encode %s", what, exc_info=True)
+            return {"message": f"Failed encoding {what}: {type(err).__name__}: {err}",
+                    "source": failure.get("source", ""),
+                    "application_failure_info": {"type": "PayloadCodecError", "non_retryable": False}}
+        return encoded
 
     def _check_payload_sizes(self, completion: jobs.Completion) -> jobs.Completion:
         """A command carrying a payload past the limit fails the task (clear error in history)."""
@@ -506,12 +658,26 @@ class WorkflowTaskRunner:
             # Catch up first: another worker may have completed tasks since this one
             # cached the run (its stickiness expired). Replays only completed tasks.
             events = await self.db(self.store.read_history, query.run_pk, driver.last_event_id)
+            args = query.args
+            codec = self.converter.payload_codec
+            if codec is not None:
+                events = await decode_events(events, codec.decode)
+                args = {"payloads": list((args or {}).get("payloads") or [])}
+                await visit_payloads(args, codec.decode, f"arguments of query {query.query_type!r}")
             await self._in_thread(lambda: driver.process(events))
             if driver.instance is None:
                 raise RuntimeError("the run has no started workflow to query")
-            result, failure = await self._in_thread(lambda: driver.instance.query(query.query_type, query.args))
-            return sb.QueryAnswer(result=result, failure=failure)
+            result, failure = await self._in_thread(lambda: driver.instance.query(query.query_type, args))
+            if codec is not None and result is not None:
+                await visit_payloads(result, codec.encode, f"result of query {query.query_type!r}")
+            return sb.QueryAnswer(result=result,
+                                  failure=await self._encoded_failure(failure, "the query failure"))
         except Exception as err:
             self.cache.evict(query.run_id)
             failure = self.converter.failure_converter.to_failure(err, self.converter.payload_converter)
-            return sb.QueryAnswer(failure=failure)
+            return sb.QueryAnswer(failure=await self._encoded_failure(failure, "the query failure"))
+
+
+def _has_local(completion: jobs.Completion) -> bool:
+    """True if the completion asks for local activities (the worker runs them before completing)."""
+    return any(isinstance(c, cmds.ScheduleLocalActivity) for c in completion.commands)
