@@ -34,6 +34,10 @@ class ClientConnectConfig(TypedDict, total=False):
     rpc_metadata: Mapping[str, str]
 
 
+_PROFILE_KEYS = frozenset({"address", "namespace", "api_key", "tls", "grpc_meta", "codec"})
+"""Keys a profile table may have in temporalio's configuration file."""
+
+
 def _default_config_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "temporalio" / "temporal.toml"
@@ -69,8 +73,19 @@ class ClientConfig:
     profiles: Mapping[str, ClientConfigProfile] = field(default_factory=dict)
 
     @staticmethod
-    def load(config_file: str | os.PathLike[str] | None = None) -> ClientConfig:
-        """Read every profile from the TOML file (empty if there is none)."""
+    def load(config_file: str | os.PathLike[str] | None = None, *, config_file_strict: bool = False) -> ClientConfig:
+        """Read every profile from the TOML file (empty if there is none).
+
+        Args:
+            config_file: The TOML file (default: ``$TEMPORAL_CONFIG_FILE``, then
+                ``~/.config/temporalio/temporal.toml``).
+            config_file_strict: Refuse keys a profile may not have (temporalio's option).
+
+        Raises:
+            FileNotFoundError: If ``config_file`` is given and does not exist.
+            ValueError: If the file is not valid TOML, a profile is not a table, or (strict)
+                a profile has an unknown key.
+        """
         path = Path(config_file or os.environ.get("TEMPORAL_CONFIG_FILE") or _default_config_file())
         if not path.exists():
             if config_file is not None:
@@ -84,6 +99,10 @@ class ClientConfig:
         for name, raw in (data.get("profile") or {}).items():
             if not isinstance(raw, dict):
                 raise ValueError(f"profile {name!r} in {path} must be a table")
+            unknown = sorted(set(raw) - _PROFILE_KEYS)
+            if config_file_strict and unknown:
+                raise ValueError(f"profile {name!r} in {path} has unknown key(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(_PROFILE_KEYS))}")
             profiles[name] = ClientConfigProfile(
                 address=raw.get("address"), namespace=raw.get("namespace"), api_key=raw.get("api_key"),
                 tls=raw.get("tls"), grpc_meta=raw.get("grpc_meta") or {},
@@ -93,14 +112,18 @@ class ClientConfig:
     @staticmethod
     def load_client_connect_config(
         profile: str | None = None, config_file: str | os.PathLike[str] | None = None, *,
-        disable_file: bool = False, disable_env: bool = False, override_env_vars: Mapping[str, str] | None = None,
+        disable_file: bool = False, disable_env: bool = False, config_file_strict: bool = False,
+        override_env_vars: Mapping[str, str] | None = None,
     ) -> ClientConnectConfig:
-        """``Client.connect`` keyword arguments from the profile file, then the environment."""
+        """``Client.connect`` keyword arguments from the profile file, then the environment.
+
+        ``config_file_strict`` refuses unknown keys in the file's profiles, as temporalio's does.
+        """
         env = dict(os.environ) if override_env_vars is None else dict(override_env_vars)
         name = profile or env.get("TEMPORAL_PROFILE") or "default"
         base = ClientConfigProfile()
         if not disable_file:
-            loaded = ClientConfig.load(config_file).profiles
+            loaded = ClientConfig.load(config_file, config_file_strict=config_file_strict).profiles
             if profile is not None and profile not in loaded and loaded:
                 raise ValueError(f"profile {profile!r} not found; known profiles: {', '.join(sorted(loaded))}")
             base = loaded.get(name, base)
