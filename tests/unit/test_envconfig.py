@@ -36,11 +36,7 @@ def test_bad_toml_is_a_clear_error(tmp_path: Path) -> None:
         ClientConfig.load(path)
 
 
-def test_config_file_strict_refuses_unknown_profile_keys(tmp_path) -> None:
-    import pytest
-
-    from temporalflow.envconfig import ClientConfig
-
+def test_config_file_strict_refuses_unknown_profile_keys(tmp_path: Path) -> None:
     path = tmp_path / "temporal.toml"
     path.write_text('[profile.default]\naddress = "localhost:7233"\nadress_typo = "x"\n')
     assert ClientConfig.load_client_connect_config(config_file=str(path), disable_env=True)["target_host"] == \
