@@ -1,6 +1,7 @@
 """System checks for temporalflow's configuration (``manage.py check``).
 
-Ids are stable: ``temporalflow.E001`` settings, ``E002`` database vendor,
+Ids are stable: ``temporalflow.E001`` settings (including a ``DATA_CONVERTER`` that does not
+import), ``E002`` database vendor,
 ``W001`` SQLite without IMMEDIATE transactions, ``W002`` Django Channels listed before
 temporalflow (its ``runworker`` command would replace temporalflow's), ``E003`` the registered
 search attributes (``TEMPORALFLOW["SEARCH_ATTRIBUTES"]``).
@@ -14,7 +15,7 @@ from django.conf import settings as django_settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from temporalflow.conf import settings
+from temporalflow.conf import get_data_converter, settings
 from temporalflow.core.search_attributes import SYSTEM_ATTRIBUTES, TYPE_NAMES
 
 
@@ -28,6 +29,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if alias not in django_settings.DATABASES:
         return [Error(f"TEMPORALFLOW['DATABASE_ALIAS'] is {alias!r}, which is not in settings.DATABASES",
                       hint=f"Use one of: {', '.join(django_settings.DATABASES)}.", id="temporalflow.E001")]
+    try:
+        get_data_converter()  # imported now, so a typo shows here rather than in the first worker
+    except ImproperlyConfigured as err:
+        return [Error(str(err), hint="Name a temporalflow.converter.DataConverter (see docs/data-conversion.md).",
+                      id="temporalflow.E001")]
     return []
 
 

@@ -19,6 +19,14 @@ def test_unknown_database_alias_is_an_error() -> None:
         assert [e.id for e in check_settings()] == ["temporalflow.E001"]
 
 
+def test_data_converter_that_does_not_import_is_an_error() -> None:
+    with override_settings(TEMPORALFLOW={"DATA_CONVERTER": "myproject.nowhere.data_converter"}):
+        errors = check_settings()
+    assert [e.id for e in errors] == ["temporalflow.E001"] and "cannot be imported" in errors[0].msg
+    with override_settings(TEMPORALFLOW={"DATA_CONVERTER": "temporalflow.contrib.pydantic.pydantic_data_converter"}):
+        assert check_settings() == []
+
+
 @pytest.mark.parametrize(("database", "expected"), [
     ({"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}, ["temporalflow.W001"]),
     ({"ENGINE": "django.db.backends.sqlite3", "NAME": "x", "OPTIONS": {"transaction_mode": "IMMEDIATE"}}, []),
