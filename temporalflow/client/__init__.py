@@ -60,8 +60,10 @@ from temporalflow.client._types import (
     WorkflowUpdateStage,
 )
 from temporalflow.client._visibility import WorkflowExecutionAsyncIterator
+from temporalflow.client._with_start import WithStartWorkflowOperation
 
 __all__ = [
+    "WithStartWorkflowOperation",
     "Schedule",
     "ScheduleAction",
     "ScheduleActionExecution",

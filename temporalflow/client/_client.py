@@ -33,6 +33,7 @@ from temporalflow.client._types import (
     WorkflowUpdateStage,
 )
 from temporalflow.client._visibility import VisibilityClientMixin
+from temporalflow.client._with_start import UpdateWithStartClientMixin
 from temporalflow.common import QueryRejectCondition
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
@@ -40,7 +41,7 @@ from temporalflow.store import base as sb
 from temporalflow.workflow._decorators import handler_name
 
 
-class Client(ScheduleClientMixin, VisibilityClientMixin):
+class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMixin):
     """Starts and drives workflows stored in this Django project's database."""
 
     def __init__(

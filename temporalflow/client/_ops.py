@@ -247,8 +247,14 @@ class Ops:
             signal_input=self.encode(list(opts.get("start_signal_args") or ())) if signal is not None else None,
             cron_schedule=opts.get("cron_schedule") or "",
         )
+        with_update = opts.get("with_update")
         try:
-            result = self.store.start_workflow(request)
+            if with_update is not None:
+                # Update-with-start: (update id, name, encoded args), admitted in the start's transaction.
+                result, outcome = self.store.start_workflow_with_update(request, *with_update, self.identity)
+                result.update = outcome
+            else:
+                result = self.store.start_workflow(request)
         except sb.RunAlreadyStarted as err:
             raise WorkflowAlreadyStartedError(id, workflow_type, run_id=err.run_id) from None
         if result.started:

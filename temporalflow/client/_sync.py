@@ -31,6 +31,7 @@ from temporalflow.client._remote_sync import SyncRemoteClient
 from temporalflow.client._schedules import SyncScheduleClientMixin
 from temporalflow.client._types import WorkflowExecutionDescription, WorkflowHistory, WorkflowUpdateStage
 from temporalflow.client._visibility import SyncVisibilityClientMixin
+from temporalflow.client._with_start import SyncUpdateWithStartClientMixin
 from temporalflow.core.converter import DataConverter
 from temporalflow.service import RPCError, RPCStatusCode
 from temporalflow.store import base as sb
@@ -50,7 +51,7 @@ def _poll(check: Callable[[], Any], timeout: float | None) -> Any:
         delay = min(delay * 2, 0.05)
 
 
-class SyncClient(SyncScheduleClientMixin, SyncVisibilityClientMixin):
+class SyncClient(SyncScheduleClientMixin, SyncVisibilityClientMixin, SyncUpdateWithStartClientMixin):
     """Synchronous twin of :class:`~temporalflow.client.Client`."""
 
     def __init__(self, store: sb.Store, *, namespace: str = "default", data_converter: DataConverter | None = None,

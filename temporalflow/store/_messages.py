@@ -21,6 +21,8 @@ from temporalflow.store.base import (
     RunClosed,
     RunNotFound,
     RunStatus,
+    StartWorkflowRequest,
+    StartWorkflowResult,
     StoreError,
     UpdateNotFound,
     UpdateOutcome,
@@ -165,6 +167,15 @@ class _MessagesMixin(_HistoryWrites):
             outcome = self._update_row(cur, run_pk, update_id)
             assert outcome is not None
             return outcome
+
+    def start_workflow_with_update(
+        self, request: StartWorkflowRequest, update_id: str, name: str, args: PayloadsJSON, identity: str = ""
+    ) -> tuple[StartWorkflowResult, UpdateOutcome]:
+        """Start (or find, with USE_EXISTING) the run and admit the update, in one transaction."""
+        with self._atomic():
+            started = self.start_workflow(request)
+            assert started.run_pk is not None
+            return started, self.admit_update(started.run_pk, update_id, name, args, identity)
 
     def _update_row(self, cur: Any, run_pk: int, update_id: str) -> UpdateOutcome | None:
         cur.execute(

@@ -104,6 +104,8 @@ class StartWorkflowResult:
     started: bool
     run_pk: int | None = None
     """The run's row id (saves a lookup when the caller goes on to wait for the result)."""
+    update: UpdateOutcome | None = None
+    """Update-with-start: where the update admitted with the start stands."""
 
 
 @dataclass(slots=True)
@@ -362,6 +364,14 @@ class Store(Protocol):
 
     def get_update_outcome(self, namespace: str, workflow_id: str, run_id: str | None, update_id: str) -> UpdateOutcome:
         """Where the update stands; ``UpdateNotFound``."""
+
+    def start_workflow_with_update(
+        self, request: StartWorkflowRequest, update_id: str, name: str, args: PayloadsJSON, identity: str = ""
+    ) -> tuple[StartWorkflowResult, UpdateOutcome]:
+        """Update-with-start: start the run and admit the update to it, in one transaction.
+
+        With USE_EXISTING the running run gets the update; nothing is written if either fails.
+        """
 
     # --- worker side -------------------------------------------------------
 
