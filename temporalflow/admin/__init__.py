@@ -1,4 +1,4 @@
-"""temporalflow's Django admin: workflow runs (list, live run page, actions) and task queues.
+"""temporalflow's Django admin: workflow runs (list, live run page, actions), task queues, schedules.
 
 Django's admin autodiscovery imports this package; importing it registers
 :class:`~temporalflow.admin.runs.WorkflowRunAdmin` and
@@ -13,5 +13,6 @@ run only through the client.
 
 from temporalflow.admin.queues import TaskQueuePollerAdmin
 from temporalflow.admin.runs import WorkflowRunAdmin
+from temporalflow.admin.schedules import ScheduleAdmin
 
-__all__ = ["TaskQueuePollerAdmin", "WorkflowRunAdmin"]
+__all__ = ["ScheduleAdmin", "TaskQueuePollerAdmin", "WorkflowRunAdmin"]
