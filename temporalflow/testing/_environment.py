@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -77,7 +78,12 @@ class WorkflowEnvironment:
         self._clock = clock
         self._skip_paused = 0
         self._skipper: asyncio.Task[None] | None = None
+        # The skipper's reads run on one thread of their own, whose database connection
+        # shutdown() closes (a connection left in a pool thread keeps PostgreSQL from
+        # dropping the test database).
+        self._skip_thread: ThreadPoolExecutor | None = None
         if clock is not None:
+            self._skip_thread = ThreadPoolExecutor(1, thread_name_prefix="temporalflow-time-skip")
             self._skipper = asyncio.get_running_loop().create_task(self._auto_skip(), name="temporalflow-time-skip")
 
     @classmethod
@@ -144,6 +150,13 @@ class WorkflowEnvironment:
             self._skipper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._skipper
+            self._skipper = None
+        if self._skip_thread is not None:
+            from django.db import connections
+
+            await asyncio.get_running_loop().run_in_executor(self._skip_thread, connections.close_all)
+            self._skip_thread.shutdown(wait=True)
+            self._skip_thread = None
 
     async def __aenter__(self) -> WorkflowEnvironment:
         return self
@@ -167,7 +180,7 @@ class WorkflowEnvironment:
             if self._skip_paused:
                 quiet_since = None
                 continue
-            idle, due = await asyncio.to_thread(store.idle_until)
+            idle, due = await asyncio.get_running_loop().run_in_executor(self._skip_thread, store.idle_until)
             now = self._clock()
             if not idle or due is None or due <= now:
                 quiet_since = None
