@@ -142,6 +142,29 @@ def test_sigkill_mid_workflow_task_then_new_worker_completes(workers: Workers) -
     check_history_invariants(client, handle.id)
 
 
+def test_sigkill_while_a_child_runs_then_new_worker_finishes_the_family(workers: Workers) -> None:
+    client = SyncClient.connect()
+    victim = workers.spawn()
+    parent_id = f"kill-child-{uuid.uuid4().hex[:6]}"
+    handle = client.start_workflow("ParentOfSlowChildWorkflow", 2.0, id=parent_id, task_queue=workers.task_queue)
+    # Two workflow tasks and a child start before the activity: allow for a loaded machine.
+    assert_eventually(lambda: workers.lines("slow-start"), timeout=60)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    workers.spawn()
+    assert handle.result(timeout=90) == "sibling got slow-done"
+    for workflow_id in (parent_id, f"{parent_id}-child", f"{parent_id}-sibling"):
+        check_history_invariants(client, workflow_id)
+    types = [e.event_type for e in handle.fetch_history().events]
+    assert types.count(EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED) == 2
+    assert types.count(EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED) == 1
+    sibling = client.get_workflow_handle(f"{parent_id}-sibling").fetch_history().events
+    assert [e.event_type for e in sibling].count(EventType.WORKFLOW_EXECUTION_SIGNALED) == 1
+    with connection.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM temporalflow_outbox")
+        assert cur.fetchone()[0] == 0
+
+
 def test_three_workers_three_hundred_workflows_each_completes_once(workers: Workers) -> None:
     client = SyncClient.connect()
     for _ in range(3):

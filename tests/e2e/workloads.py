@@ -81,3 +81,31 @@ class SlowTaskWorkflow:
             record, args=[workflow.info().workflow_id, "after"], start_to_close_timeout=timedelta(seconds=30)
         )
         return result
+
+
+@workflow.defn
+class ParentOfSlowChildWorkflow:
+    """A parent whose child runs a slow activity, then signals a sibling (tests kill the worker meanwhile)."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        wid = workflow.info().workflow_id
+        result = await workflow.execute_child_workflow(SlowActivityWorkflow.run, seconds, id=f"{wid}-child")
+        sibling = await workflow.start_child_workflow(SignalledChildWorkflow.run, id=f"{wid}-sibling")
+        await workflow.get_external_workflow_handle(sibling.id).signal("go", result)
+        return await sibling
+
+
+@workflow.defn
+class SignalledChildWorkflow:
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.value is not None)
+        return f"sibling got {self.value}"
+
+    @workflow.signal
+    def go(self, value: str) -> None:
+        self.value = value

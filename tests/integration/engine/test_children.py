@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from temporalflow import workflow
 from temporalflow.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -22,8 +23,9 @@ from temporalflow.exceptions import (
     TimeoutError,
     WorkflowAlreadyStartedError,
 )
+from temporalflow.models import WorkflowOutbox
 
-from .conftest import running_worker, wf_id
+from .conftest import new_task_queue, running_worker, wf_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -426,3 +428,102 @@ async def test_signal_to_a_closed_workflow_fails(client: Client) -> None:
 
 
 WORKFLOWS = [*ALL, ParentOfShortChild, ParentPropagatingToWaiting]
+
+
+
+@workflow.defn
+class ContinuingChild:
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1)
+        return f"done after {workflow.info().continued_run_id is not None}"
+
+
+@workflow.defn
+class ParentOfContinuing:
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        return await workflow.execute_child_workflow(ContinuingChild.run, 3, id=child_id)
+
+
+@workflow.defn
+class ParentAwaitingChild:
+    """Waits on a child with the default cancellation type (WAIT_CANCELLATION_COMPLETED)."""
+
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        try:
+            return await workflow.execute_child_workflow(WaitingChild.run, True, id=child_id)
+        except asyncio.CancelledError:
+            return "parent cancelled"
+
+
+async def test_child_continuing_as_new_reports_only_the_chain_end(client: Client) -> None:
+    async with running_worker(client, [*WORKFLOWS, ContinuingChild, ParentOfContinuing]) as w:
+        child_id = wf_id()
+        result = await client.execute_workflow(ParentOfContinuing.run, child_id, id=wf_id(), task_queue=w.task_queue)
+        assert result == "done after True"
+        last = await client.get_workflow_handle(child_id).describe()
+        assert last.parent_id is not None
+
+
+async def test_cancelling_the_parent_cancels_the_child_and_waits_for_it(client: Client) -> None:
+    async with running_worker(client, [*WORKFLOWS, ParentAwaitingChild]) as w:
+        child_id = wf_id()
+        parent = await client.start_workflow(ParentAwaitingChild.run, child_id, id=wf_id(), task_queue=w.task_queue)
+
+        async def started() -> bool:
+            return bool((await parent.describe()).raw_description.pending_children)
+
+        await wait_for(started)
+        await parent.cancel()
+        # WAIT_CANCELLATION_COMPLETED: the parent sees the child's own outcome (it returned).
+        assert await parent.result() == "cleaned up after cancel"
+        assert await client.get_workflow_handle(child_id).result() == "cleaned up after cancel"
+
+
+async def test_parent_replays_from_history_on_every_task(client: Client) -> None:
+    # No sticky cache: every task of the parent replays its whole history first.
+    async with running_worker(client, WORKFLOWS, max_cached_workflows=0) as w:
+        result = await client.execute_workflow(ParentStartingTwice.run, wf_id(), id=wf_id(), task_queue=w.task_queue)
+        assert result == "WorkflowAlreadyStartedError:Workflow execution already started:released"
+        result = await client.execute_workflow(ParentOfFailing.run, id=wf_id(), task_queue=w.task_queue)
+        assert result.startswith("Child Workflow execution failed|")
+
+
+async def test_outbox_survives_a_worker_that_dies_between_stages(client: Client) -> None:
+    """A worker that delivers nothing (no timer loop) stands for one killed mid-delivery.
+
+    Stage 1 (the signal appended to the target) is committed by hand, as a worker would
+    before dying; the next worker finishes stage 2 (the sender's history), exactly once.
+    """
+    store = client._ops.store
+    queue = new_task_queue()
+    async with running_worker(client, WORKFLOWS, task_queue=queue, run_timers=False):
+        target = await client.start_workflow(WaitingChild.run, False, id=wf_id(), task_queue=queue)
+        sender = await client.start_workflow(Signaller.run, target.id, id=wf_id(), task_queue=queue)
+        parent_id, child_id = wf_id(), wf_id()
+        parent = await client.start_workflow(Parent.run, child_id, id=parent_id, task_queue=queue)
+
+        async def rows() -> list[WorkflowOutbox]:
+            return await sync_to_async(lambda: list(WorkflowOutbox.objects.order_by("id")))()
+
+        async def both_queued() -> bool:
+            return {r.kind for r in await rows()} == {"signal", "child_closed"}
+
+        await wait_for(both_queued)
+        signal_row = next(r for r in await rows() if r.kind == "signal")
+        await sync_to_async(store._outbox_stage)(signal_row.id, 1)  # stage 1 only, then "dies"
+        assert await target.result() == "released"
+        assert [r.stage for r in await rows() if r.kind == "signal"] == [2]
+        assert (await sender.describe()).status == WorkflowExecutionStatus.RUNNING
+        assert (await parent.describe()).status == WorkflowExecutionStatus.RUNNING
+    async with running_worker(client, WORKFLOWS, task_queue=queue):
+        assert await sender.result() == "sent"
+        assert (await parent.result()).startswith("hello ann")
+    assert await rows() == []
+    signals = [e for e in (await target.fetch_history()).events if e.event_type == "WorkflowExecutionSignaled"]
+    assert len(signals) == 1
+    sender_events = [e.event_type for e in (await sender.fetch_history()).events]
+    assert sender_events.count("ExternalWorkflowExecutionSignaled") == 1
