@@ -529,3 +529,76 @@ async def test_cron_schedule_bad_inputs(client: Client) -> None:
     with pytest.raises(RPCError, match="may not be used together"):
         await client.start_workflow(Greet.run, "x", id=wf_id(), task_queue="q", cron_schedule="@daily",
                                     start_delay=timedelta(seconds=5))
+
+
+# --------------------------------------------------------------------------- more policies, catch-up, time skipping
+
+
+@workflow.defn
+class Cancellable:
+    """Runs until cancelled (then closes as canceled)."""
+
+    @workflow.run
+    async def run(self) -> None:
+        """Wait forever."""
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_cancel_other_cancels_then_starts(client: Client) -> None:
+    queue = new_task_queue()
+    action_id = wf_id()
+    async with running_worker(client, [Cancellable], task_queue=queue):
+        handle = await client.create_schedule(sid(), schedule(
+            Cancellable.run, queue, action_id=action_id,
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.CANCEL_OTHER),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))])))
+        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+        await handle.backfill(ScheduleBackfill(start_at=end - timedelta(minutes=2), end_at=end))
+        (first,) = await started_runs(client, action_id)
+
+        async def second_started() -> Any:
+            return await _at_least(started_runs(client, action_id), 2)
+
+        ids = await wait_for(second_started, timeout=15)
+        assert ids[0] == first
+        assert (await client.get_workflow_handle(first).describe()).status == WorkflowExecutionStatus.CANCELED
+        await client.get_workflow_handle(ids[1]).terminate(reason="test over")
+
+
+async def test_catchup_window_skips_what_is_too_late(client: Client) -> None:
+    from temporalflow.models import Schedule as ScheduleRow
+
+    queue = new_task_queue()
+    action_id = wf_id()
+    handle = await client.create_schedule(sid(), schedule(
+        "Greet", queue, args=["late"], action_id=action_id,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL, catchup_window=timedelta(minutes=10))))
+    # As if every worker had been down for an hour: the schedule's next time is an hour ago.
+    hour_ago = math.floor(time.time() / 60) * 60 - 3600.0
+
+    def rewind() -> None:
+        ScheduleRow.objects.filter(schedule_id=handle.id).update(next_nominal=hour_ago, next_fire_at=hour_ago)
+
+    await sync_to_async(rewind, thread_sensitive=True)()
+    await sync_to_async(client.store.fire_due_timers, thread_sensitive=True)()
+    info = (await handle.describe()).info
+    # The ticks of the last ten minutes are caught up; the fifty before them are missed.
+    assert 9 <= info.num_actions <= 11
+    assert info.num_actions + info.num_actions_missed_catchup_window == 61
+    assert len(await started_runs(client, action_id)) == info.num_actions
+
+
+async def test_schedule_under_time_skipping(time_env: Any) -> None:
+    client = time_env.client
+    queue = new_task_queue()
+    action_id = wf_id()
+    async with running_worker(client, [Greet], task_queue=queue):
+        await client.create_schedule(sid(), schedule(
+            Greet.run, queue, args=["skip"], action_id=action_id,
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))])))
+        ids = await wait_for(lambda: _at_least(started_runs(client, action_id), 3), timeout=20)
+    hours = [datetime.strptime(i[len(action_id) + 1:], "%Y-%m-%dT%H:%M:%SZ") for i in ids[:3]]
+    assert [h.minute for h in hours] == [0, 0, 0]
+    assert hours[1] - hours[0] == timedelta(hours=1) and hours[2] - hours[1] == timedelta(hours=1)
+    assert await client.get_workflow_handle(ids[0]).result() == "hello skip"
