@@ -29,6 +29,7 @@ from temporalflow.admin.filters import DateTimeRangeFilter
 from temporalflow.admin.forms import CancelForm, SignalForm, TerminateForm
 from temporalflow.client import SyncClient
 from temporalflow.conf import get_data_converter
+from temporalflow.core import search_attributes
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType
 from temporalflow.models import ActivityTask, HistoryEvent, RunStatus, Timer, WorkflowRun
@@ -214,7 +215,9 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             "started_by": started_attrs.get("identity") or run.identity,
             "outcome": self._outcome(self._close_event(run), decoder),
             "memo": [(k, pretty_json(decoder.value(v))) for k, v in sorted((run.memo or {}).items())],
-            "search_attributes": pretty_json(run.search_attributes) if run.search_attributes else "",
+            "search_attributes": (pretty_json({name: entry["value"] for name, entry in
+                                               search_attributes.to_json_form(run.search_attributes).items()})
+                                  if run.search_attributes else ""),
             "retry_policy": pretty_json(run.retry_policy) if run.retry_policy else "",
             **self.pending_context(run, decoder),
             "parent": self._parent(run),

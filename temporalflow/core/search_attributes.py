@@ -33,8 +33,10 @@ from temporalflow.common import (
 from temporalflow.core.payload import PayloadJSON
 
 __all__ = [
+    "ENGINE_SET_ATTRIBUTES",
     "MAX_KEYS",
     "MAX_VALUE_SIZE",
+    "ROW_ATTRIBUTES",
     "SYSTEM_ATTRIBUTES",
     "TYPE_NAMES",
     "SearchAttributeError",
@@ -96,6 +98,18 @@ SYSTEM_ATTRIBUTES: dict[str, SearchAttributeIndexedValueType] = {
     "TemporalNamespaceDivision": IVT.KEYWORD,
 }
 """Temporal's system search attributes: the server sets them; users cannot register or set them."""
+
+ROW_ATTRIBUTES = frozenset({
+    "WorkflowId", "RunId", "WorkflowType", "ExecutionStatus", "StartTime", "CloseTime", "ExecutionTime",
+    "ExecutionDuration", "TaskQueue", "HistoryLength", "ParentWorkflowId", "ParentRunId", "RootWorkflowId",
+    "RootRunId", "HistorySizeBytes", "StateTransitionCount",
+})
+"""System attributes read from the run row; the others of :data:`SYSTEM_ATTRIBUTES` are set by the
+engine itself (a schedule's ``TemporalScheduledById``, ...) and indexed like custom ones."""
+
+ENGINE_SET_ATTRIBUTES: dict[str, SearchAttributeIndexedValueType] = {
+    name: kind for name, kind in SYSTEM_ATTRIBUTES.items() if name not in ROW_ATTRIBUTES}
+"""System attributes the engine writes into a run's attributes (queryable, never set by users)."""
 
 MAX_KEYS = 100
 """Most attributes one run may carry (Temporal's ``limit.numberOfSearchAttributesKeys`` default)."""
@@ -326,10 +340,12 @@ def parse_registry(setting: Any, namespace: str) -> dict[str, SearchAttributeInd
 
 def validate(
     indexed: Mapping[str, Any], registry: Mapping[str, SearchAttributeIndexedValueType], *, allow_unset: bool = False,
+    allow_system: bool = False,
 ) -> dict[str, PayloadJSON]:
     """Check ``{name: payload}`` as Temporal's frontend does; return the canonical payloads.
 
     ``allow_unset``: null payloads (an upsert's unset) are kept as they are; otherwise refused.
+    ``allow_system``: the engine's own writes may carry :data:`ENGINE_SET_ATTRIBUTES`.
 
     Raises:
         SearchAttributeError: With Temporal's wording ("search attribute X is not defined", ...).
@@ -340,9 +356,9 @@ def validate(
         raise SearchAttributeError(f"number of search attributes {len(indexed)} exceeds limit {MAX_KEYS}")
     out: dict[str, PayloadJSON] = {}
     for name, payload in indexed.items():
-        if name in SYSTEM_ATTRIBUTES:
+        if name in SYSTEM_ATTRIBUTES and not (allow_system and name in ENGINE_SET_ATTRIBUTES):
             raise SearchAttributeError(f"{name} attribute can't be set in SearchAttributes")
-        kind = registry.get(name)
+        kind = ENGINE_SET_ATTRIBUTES.get(name) if name in SYSTEM_ATTRIBUTES else registry.get(name)
         if kind is None:
             raise SearchAttributeError(f"search attribute {name} is not defined")
         if not isinstance(payload, Mapping):

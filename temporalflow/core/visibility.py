@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalflow.common import SearchAttributeIndexedValueType
+from temporalflow.core.search_attributes import ENGINE_SET_ATTRIBUTES
 
 __all__ = [
     "STANDARD_ATTRIBUTES",
@@ -354,7 +355,8 @@ class _Parser:
         self.pos = 0
         self.depth = 0
         self.attributes: dict[str, Attribute] = dict(STANDARD_ATTRIBUTES)
-        for name, kind in custom.items():
+        # Attributes the engine sets itself (a schedule's TemporalScheduledById, ...), then the registered ones.
+        for name, kind in {**ENGINE_SET_ATTRIBUTES, **custom}.items():
             if name not in self.attributes:
                 self.attributes[name] = Attribute(name, _KIND_OF_TYPE[SearchAttributeIndexedValueType(kind)],
                                                   nullable=True)

@@ -239,7 +239,7 @@ class _VisibilityMixin:
         if not attributes:
             return {}
         try:
-            return sa.validate(attributes, registry(namespace), allow_unset=allow_unset)
+            return sa.validate(attributes, registry(namespace), allow_unset=allow_unset, allow_system=True)
         except sa.SearchAttributeError:
             return dict(attributes)
 

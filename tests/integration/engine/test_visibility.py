@@ -500,3 +500,44 @@ async def test_sync_client_lists_and_counts(client: Client) -> None:
     assert listed == list(reversed(w))
     assert limited == [w[0], w[1]]
     assert count == 3 and [(list(g.group_values), g.count) for g in groups] == [(["Running"], 3)]
+
+
+async def test_attributes_the_engine_sets_are_queryable_but_not_settable(client: Client) -> None:
+    from temporalflow.core.search_attributes import encode_value
+    from temporalflow.store import base as sb
+
+    tq = new_task_queue()
+    by_schedule = {"TemporalScheduledById": encode_value(SearchAttributeKey.for_keyword("TemporalScheduledById"),
+                                                         "nightly"),
+                   "CustomerId": encode_value(CUSTOMER, "c-1")}
+    request = sb.StartWorkflowRequest(workflow_id=wf_id(), workflow_type="Listed", task_queue=tq,
+                                      input={"payloads": []}, search_attributes=by_schedule)
+    started = await sync_to_async(client.store.start_workflow, thread_sensitive=True)(request)
+    assert await ids(client, "TemporalScheduledById = 'nightly' AND CustomerId = 'c-1'") == [request.workflow_id]
+    [listed] = [wf async for wf in client.list_workflows(f"TaskQueue = '{tq}'")]
+    assert listed.run_id == started.run_id
+    assert listed.typed_search_attributes[SearchAttributeKey.for_keyword("TemporalScheduledById")] == "nightly"
+    with pytest.raises(RPCError, match="TemporalScheduledById attribute can't be set in SearchAttributes"):
+        await client.start_workflow("Listed", id=wf_id(), task_queue=tq, search_attributes=TypedSearchAttributes([
+            SearchAttributePair(SearchAttributeKey.for_keyword("TemporalScheduledById"), "x")]))
+
+
+async def test_the_admin_run_page_shows_decoded_attributes(client: Client) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client as BrowserClient
+
+    from temporalflow.models import WorkflowRun
+
+    tq = new_task_queue()
+    handle = await client.start_workflow("Listed", id=wf_id(), task_queue=tq, search_attributes=every_type())
+
+    def page() -> str:
+        User.objects.create_superuser("sa-admin", password="pw")
+        browser = BrowserClient()
+        browser.force_login(User.objects.get(username="sa-admin"))
+        run = WorkflowRun.objects.get(workflow_id=handle.id)
+        return browser.get(f"/admin/temporalflow/workflowrun/{run.pk}/change/").content.decode()
+
+    html = await sync_to_async(page, thread_sensitive=True)()
+    assert "Search attributes" in html and "&quot;CustomerId&quot;: &quot;c-1&quot;" in html
+    assert "&quot;Tags&quot;: [" in html and "json/plain" not in html

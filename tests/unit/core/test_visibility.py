@@ -117,3 +117,10 @@ def test_custom_attributes_unknown_without_registration() -> None:
 def test_numbers_tokenize_as_int_or_float() -> None:
     assert [(t.kind, t.value) for t in tokenize("1 -2 3.5 1e3")][:-1] == [
         ("int", 1), ("int", -2), ("float", 3.5), ("float", 1000.0)]
+
+
+def test_attributes_the_engine_sets_are_known_without_registration() -> None:
+    assert cond(parse_list_query("TemporalScheduledById = 'nightly'").where) == (
+        "TemporalScheduledById", "exact", ("nightly",))
+    node = parse_list_query("TemporalScheduledStartTime > '2026-01-01T00:00:00Z'").where
+    assert cond(node)[1] == "gt" and node.attribute.custom  # stored in the index, not on the run row
