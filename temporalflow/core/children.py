@@ -29,6 +29,7 @@ from typing import Any
 
 from temporalflow.core import activation as jobs
 from temporalflow.core import commands as cmds
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.definitions import handler_of
 from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import payloads_from_json, payloads_to_json
@@ -381,7 +382,7 @@ class ChildWorkflowsMixin:
             retry_policy=retry_policy.to_json() if retry_policy is not None else None,
             cron_schedule=cron_schedule or "",
             memo=raw_memo,
-            search_attributes=dict(search_attributes) if search_attributes else None,
+            search_attributes=sa.encode_search_attributes(search_attributes) or None if search_attributes else None,
             cancellation_type=int(cancellation_type),
         )
         state = _ChildState(seq=seq, command=command, start=self.create_future(),  # type: ignore[attr-defined]

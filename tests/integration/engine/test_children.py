@@ -527,3 +527,69 @@ async def test_outbox_survives_a_worker_that_dies_between_stages(client: Client)
     assert len(signals) == 1
     sender_events = [e.event_type for e in (await sender.fetch_history()).events]
     assert sender_events.count("ExternalWorkflowExecutionSignaled") == 1
+
+
+@workflow.defn
+class MemoChild:
+    @workflow.run
+    async def run(self) -> str:
+        return f"{workflow.memo_value('who')} on {workflow.info().task_queue}"
+
+
+@workflow.defn
+class ParentWithOptions:
+    @workflow.run
+    async def run(self, queue: str) -> str:
+        return await workflow.execute_child_workflow(
+            MemoChild.run, id=f"{workflow.info().workflow_id}-c", task_queue=queue, memo={"who": "ann"},
+            run_timeout=timedelta(seconds=30), task_timeout=timedelta(seconds=5))
+
+
+@workflow.defn
+class ParentContinuingAsNew:
+    @workflow.run
+    async def run(self, child_id: str, again: bool) -> str:
+        if again:
+            await workflow.start_child_workflow(WaitingChild.run, False, id=child_id)
+            workflow.continue_as_new(args=[child_id, False])
+        return "second run"
+
+
+@workflow.defn
+class SleepingChild:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(timedelta(hours=2))
+        return "woke"
+
+
+@workflow.defn
+class ParentOfSleeper:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_child_workflow(SleepingChild.run, id=f"{workflow.info().workflow_id}-c")
+
+
+async def test_child_options_memo_and_task_queue(client: Client) -> None:
+    other_queue = new_task_queue()
+    async with running_worker(client, [ParentWithOptions]) as w, \
+            running_worker(client, [MemoChild], task_queue=other_queue):
+        parent_id = wf_id()
+        assert await client.execute_workflow(ParentWithOptions.run, other_queue, id=parent_id,
+                                             task_queue=w.task_queue) == f"ann on {other_queue}"
+        started = (await client.get_workflow_handle(f"{parent_id}-c").fetch_history()).events[0].attributes
+        assert (started["workflow_run_timeout"], started["workflow_task_timeout"]) == (30.0, 5.0)
+
+
+async def test_parent_continuing_as_new_applies_the_close_policy(client: Client) -> None:
+    async with running_worker(client, [*WORKFLOWS, ParentContinuingAsNew]) as w:
+        child_id = wf_id()
+        assert await client.execute_workflow(ParentContinuingAsNew.run, args=[child_id, True], id=wf_id(),
+                                             task_queue=w.task_queue) == "second run"
+        assert await status_of(client, child_id) == WorkflowExecutionStatus.TERMINATED
+
+
+async def test_time_skipping_follows_a_child_timer(time_env: Any) -> None:
+    client = time_env.client
+    async with running_worker(client, [SleepingChild, ParentOfSleeper]) as w:
+        assert await client.execute_workflow(ParentOfSleeper.run, id=wf_id(), task_queue=w.task_queue) == "woke"
