@@ -34,10 +34,11 @@ from temporalflow.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalflow.common import RetryPolicy
 from temporalflow.contrib.pydantic import pydantic_data_converter
 from temporalflow.converter import DataConverter, DefaultFailureConverter, PayloadCodec
 from temporalflow.exceptions import ActivityError, ApplicationError
-from temporalflow.models import HistoryEvent, WorkflowQuery, WorkflowRun, WorkflowUpdate
+from temporalflow.models import ActivityTask, HistoryEvent, WorkflowQuery, WorkflowRun, WorkflowUpdate
 from temporalflow.store import notify
 from temporalflow.testing import WorkflowEnvironment
 from tests.integration.engine.conftest import running_worker, wf_id
@@ -56,8 +57,10 @@ class EncryptionCodec(PayloadCodec):
         self.key_id = key_id
         self.encryptor = AESGCM(key)
         self.decoded = 0
+        self.loops: set[asyncio.AbstractEventLoop] = set()
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        self.loops.add(asyncio.get_running_loop())
         return [
             Payload(
                 metadata={"encoding": b"binary/encrypted", "encryption-key-id": self.key_id.encode()},
@@ -69,6 +72,7 @@ class EncryptionCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         ret: list[Payload] = []
         for p in payloads:
+            self.loops.add(asyncio.get_running_loop())
             if p.metadata.get("encoding", b"").decode() != "binary/encrypted":
                 ret.append(p)
                 continue
@@ -132,6 +136,22 @@ async def greet(name: str) -> str:
 
 
 @activity.defn
+async def heartbeat_then_retry(text: str) -> list[Any]:
+    info = activity.info()
+    if info.attempt == 1:
+        activity.heartbeat(f"progress {text}")
+        await asyncio.sleep(0.3)  # the first heartbeat is sent at once; let it land
+        raise ApplicationError("try again")
+
+    @sync_to_async
+    def stored() -> Any:
+        row = ActivityTask.objects.get(run__workflow_id=info.workflow_id, activity_id=info.activity_id)
+        return _json(row.heartbeat_details)
+
+    return [list(info.heartbeat_details), await stored()]
+
+
+@activity.defn
 async def fail_with_secret(text: str) -> None:
     raise ApplicationError(f"activity failed on {text}", f"detail {SECRET}", type="SecretError",
                            non_retryable=True)
@@ -171,6 +191,15 @@ class SecretWorkflow:
     def check_finish(self, suffix: str) -> None:
         if "reject" in suffix:
             raise ValueError(f"rejected {suffix}")
+
+
+@workflow.defn
+class HeartbeatWorkflow:
+    @workflow.run
+    async def run(self, text: str) -> list[Any]:
+        return await workflow.execute_activity(
+            heartbeat_then_retry, text, start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)))
 
 
 @workflow.defn
@@ -303,6 +332,8 @@ async def test_workflow_activity_signal_query_update_through_encrypting_codec(co
             f"finished with update {SECRET}"
         assert await handle.result() == f"Hello, name {SECRET} | signal {SECRET},update {SECRET}"
         assert (await (await handle.describe()).memo()) == {"note": f"memo {SECRET}"}
+    # Client and worker calls alike ran the codec on this (the caller's) event loop.
+    assert client.data_converter.payload_codec.loops == {asyncio.get_running_loop()}
 
     rows = await _stored_rows(workflow_id)
     seen = {}
@@ -520,3 +551,12 @@ async def test_admin_api_and_sync_client_decode_only_with_the_configured_convert
     [raw], api_raw = await shown_without()
     assert raw[RAW_PAYLOAD_KEY]["encoding"] == "binary/encrypted"
     assert "unknown encoding 'binary/encrypted'" in api_raw["decode_error"]
+
+
+async def test_heartbeat_details_are_stored_encoded_and_reach_the_next_attempt_decoded(codec_env: Any) -> None:
+    client: Client = codec_env.client
+    async with running_worker(client, [HeartbeatWorkflow], [heartbeat_then_retry]) as worker:
+        details, stored = await client.execute_workflow(HeartbeatWorkflow.run, SECRET, id=wf_id(),
+                                                        task_queue=worker.task_queue)
+    assert details == [f"progress {SECRET}"]
+    assert _assert_opaque(stored, "heartbeat details row") == 1
