@@ -219,6 +219,9 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
 
     def _initialize(self, job: jobs.InitializeWorkflow) -> None:
         attrs = job.attributes
+        # A cron run's inheritance from the run before it (workflow.get_last_completion_result()).
+        self._last_completion_result: PayloadsJSON | None = attrs.get("last_completion_result")
+        self._last_failure: dict[str, Any] | None = attrs.get("continued_failure")
         self._start_search_attributes = attrs.get("search_attributes")
         self._sa_payloads: dict[str, Any] | None = None
         start = datetime.fromtimestamp(job.event_time, tz=UTC)
@@ -678,6 +681,22 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
         if self._sa_payloads is None:
             self._sa_payloads = dict(_indexed_fields(self._start_search_attributes))
         return self._sa_payloads
+
+    def has_last_completion_result(self) -> bool:
+        """``workflow.has_last_completion_result()``: the previous cron run completed with a result."""
+        return bool((getattr(self, "_last_completion_result", None) or {}).get("payloads"))
+
+    def get_last_completion_result(self, type_hint: Any = None) -> Any:
+        """``workflow.get_last_completion_result()``: that result, decoded (None without one)."""
+        if not self.has_last_completion_result():
+            return None
+        return self._decode(self._last_completion_result or {}, [type_hint] if type_hint is not None else None,
+                            "last completion result")[0]
+
+    def get_last_failure(self) -> BaseException | None:
+        """``workflow.get_last_failure()``: the failure of the previous cron run, if it failed."""
+        failure = getattr(self, "_last_failure", None)
+        return self._fc.from_failure(failure, self._pc) if failure else None
 
     def memo(self) -> dict[str, Any]:
         """``workflow.memo()``: decoded memo values."""

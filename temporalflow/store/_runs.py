@@ -90,8 +90,12 @@ class _RunsMixin(_HistoryWrites):
         attempt: int = 1,
         run_id: str | None = None,
         run_pk: int | None = None,
+        started_extra: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled.
+
+        ``started_extra``: more WorkflowExecutionStarted attributes (a cron run's ``initiator``,
+        ``last_completion_result``, ``continued_failure``).
 
         ``run_pk``: the row id, taken beforehand from the table's sequence (PostgreSQL), so
         the INSERTs need not wait for a RETURNING.
@@ -129,6 +133,7 @@ class _RunsMixin(_HistoryWrites):
             "parent_workflow_namespace": namespace if parent_workflow_id else None,
             "parent_initiated_event_id": parent_initiated_event_id,
             "header": header or {},
+            **(started_extra or {}),
         }
         events: list[tuple[EventType, dict[str, Any]]] = [
             (EventType.WORKFLOW_EXECUTION_STARTED, started_attrs)

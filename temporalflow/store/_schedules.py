@@ -478,15 +478,26 @@ class _SchedulesMixin(_RunsMixin):
 
     # --- legacy cron_schedule -----------------------------------------------------
 
-    def _cron_next_run(self, cur: Any, run: dict[str, Any], new_run_id: str, now: float, identity: str) -> None:
+    def _cron_next_run(
+        self, cur: Any, run: dict[str, Any], new_run_id: str, now: float, identity: str, closed: dict[str, Any]
+    ) -> None:
         """Start a cron workflow's next run (same input), its first task due at the next cron time.
 
-        Called in the transaction that closed ``run``; the closing event already names the new
-        run (``new_execution_run_id``), as Temporal's cron does.
+        Called in the transaction that closed ``run``; the closing event (attributes ``closed``)
+        already names the new run (``new_execution_run_id``), as Temporal's cron does. The new
+        run gets the last successful result (``workflow.get_last_completion_result()``) and the
+        failure of a run that failed (``workflow.get_last_failure()``).
         """
         cur.execute(f"SELECT attributes FROM {EVENT} WHERE run_id = %s AND event_id = 1", [run["id"]])
         started = _loads(cur.fetchone()[0]) or {}
         delay = cron_backoff(run["cron_schedule"], now, after=float(run["execution_ts"]))
+        extra = {
+            "initiator": "CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE",
+            # A failed run keeps the result of the last one that completed.
+            "last_completion_result": closed["result"] if "result" in closed
+            else started.get("last_completion_result"),
+            "continued_failure": closed.get("failure"),
+        }
         self._create_run(
             cur,
             now,
@@ -509,4 +520,5 @@ class _SchedulesMixin(_RunsMixin):
             identity=identity,
             header=started.get("header") or {},
             start_delay=delay,
+            started_extra=extra,
         )

@@ -204,7 +204,7 @@ class _SweepsMixin(_ActivitiesMixin):
                 channels=[f"query:{run['namespace']}:{run['task_queue']}"] if run["queries_waiting"] else [],
             )
             if next_run_id is not None:
-                self._cron_next_run(cur, run, next_run_id, now, "")  # type: ignore[attr-defined]
+                self._cron_next_run(cur, run, next_run_id, now, "", attrs)  # type: ignore[attr-defined]
             return 1
 
         return self._sweep(

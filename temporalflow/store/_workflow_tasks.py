@@ -566,7 +566,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 self._retry_run(cur, run, retry, new_run_id, now, identity)
             elif cron_next:
                 assert new_run_id is not None
-                self._cron_next_run(cur, run, new_run_id, now, identity)  # type: ignore[attr-defined]
+                self._cron_next_run(cur, run, new_run_id, now, identity, events[-1][1])  # type: ignore[attr-defined]
         else:
             if cancel_timers:
                 cur.execute(

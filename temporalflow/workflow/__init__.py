@@ -38,9 +38,12 @@ from temporalflow.workflow._api import (
     get_dynamic_query_handler,
     get_dynamic_signal_handler,
     get_dynamic_update_handler,
+    get_last_completion_result,
+    get_last_failure,
     get_query_handler,
     get_signal_handler,
     get_update_handler,
+    has_last_completion_result,
     in_workflow,
     info,
     logger,
@@ -94,6 +97,9 @@ ActivityHandle = asyncio.Task
 """The type ``start_activity`` returns (an ``asyncio.Task``), as in temporalio."""
 
 __all__ = [
+    "get_last_completion_result",
+    "get_last_failure",
+    "has_last_completion_result",
     "start_child_workflow",
     "get_external_workflow_handle_for",
     "get_external_workflow_handle",

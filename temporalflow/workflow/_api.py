@@ -88,6 +88,21 @@ def memo() -> Mapping[str, Any]:
     return _runtime().memo()
 
 
+def has_last_completion_result() -> bool:
+    """Whether the previous run of this cron workflow completed with a result."""
+    return _runtime().has_last_completion_result()
+
+
+def get_last_completion_result(type_hint: Any = None) -> Any:
+    """The result of the previous run of this cron workflow (None if there is none)."""
+    return _runtime().get_last_completion_result(type_hint)
+
+
+def get_last_failure() -> BaseException | None:
+    """The failure of the previous run of this cron workflow, if it failed."""
+    return _runtime().get_last_failure()
+
+
 _MISSING: Any = object()
 
 

@@ -602,3 +602,54 @@ async def test_schedule_under_time_skipping(time_env: Any) -> None:
     assert [h.minute for h in hours] == [0, 0, 0]
     assert hours[1] - hours[0] == timedelta(hours=1) and hours[2] - hours[1] == timedelta(hours=1)
     assert await client.get_workflow_handle(ids[0]).result() == "hello skip"
+
+
+@workflow.defn
+class Counter:
+    """Counts its cron runs through the last completion result; fails on its second run."""
+
+    @workflow.run
+    async def run(self) -> int:
+        """The previous run's count plus one."""
+        previous = workflow.get_last_completion_result(int) if workflow.has_last_completion_result() else 0
+        failure = workflow.get_last_failure()
+        if previous == 1 and failure is None:
+            raise ApplicationError("second run fails", non_retryable=True)
+        return previous + (10 if failure is not None else 1)
+
+
+async def test_cron_runs_see_the_last_completion_result_and_failure(client: Client) -> None:
+    queue = new_task_queue()
+    workflow_id = wf_id()
+    async with running_worker(client, [Counter], task_queue=queue):
+        handle = await client.start_workflow(Counter.run, id=workflow_id, task_queue=queue, cron_schedule="@every 1s")
+
+        async def results() -> Any:
+            from temporalflow.models import WorkflowRun
+
+            def read() -> list[int]:
+                return list(WorkflowRun.objects.filter(workflow_id=workflow_id).order_by("id")
+                            .values_list("status", flat=True))
+
+            statuses = await sync_to_async(read, thread_sensitive=True)()
+            return statuses if len(statuses) >= 4 else None
+
+        statuses = await wait_for(results, timeout=15)
+        # Run 1 completes (1), run 2 fails (it saw 1 and no failure), run 3 sees 1 and the failure (11).
+        assert statuses[:3] == [WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED,
+                                WorkflowExecutionStatus.COMPLETED]
+        history = (await client.get_workflow_handle(workflow_id, run_id=handle.result_run_id).fetch_history())
+        assert history.events[0].attributes.get("initiator") is None
+        chain = []
+        run_id = handle.result_run_id
+        for _ in range(3):
+            events = (await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events
+            chain.append(events[-1])
+            run_id = events[-1].attributes["new_execution_run_id"]
+        assert [e.event_type.name for e in chain] == ["WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED",
+                                                      "WORKFLOW_EXECUTION_COMPLETED"]
+        third = client.get_workflow_handle(workflow_id, run_id=chain[1].attributes["new_execution_run_id"])
+        assert await third.result(follow_runs=False) == 11
+        started = (await third.fetch_history()).events[0].attributes
+        assert started["initiator"] == "CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE"
+        await client.get_workflow_handle(workflow_id).terminate(reason="enough")
