@@ -19,11 +19,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from temporalflow.core.commands import Command
 from temporalflow.core.events import HistoryEvent
 from temporalflow.core.payload import PayloadsJSON
+
+if TYPE_CHECKING:
+    from temporalflow.store.schedule_types import ScheduleRecord
 
 
 class RunStatus(enum.IntEnum):
@@ -509,3 +512,26 @@ class Store(Protocol):
         change of the run), ``closed:{run_pk}`` (the run closed; what ``result()`` waits for),
         ``queryans:{query_id}``.
         """
+
+    # --- schedules (temporalflow.store._schedules; errors in temporalflow.store.schedule_types) ----
+
+    def create_schedule(self, namespace: str, schedule_id: str, **fields: Any) -> None:
+        """Create a schedule (spec/action JSON, policies, state; ``trigger_immediately``, ``backfills``).
+
+        ``ScheduleAlreadyExists``, ``ScheduleSpecInvalid``.
+        """
+
+    def describe_schedule(self, namespace: str, schedule_id: str) -> ScheduleRecord:
+        """The schedule with its running actions checked; ``ScheduleNotFound``."""
+
+    def list_schedules(self, namespace: str, page_size: int = 1000, after: str = "") -> list[ScheduleRecord]:
+        """Schedules ordered by id after ``after``."""
+
+    def patch_schedule(self, namespace: str, schedule_id: str, **changes: Any) -> None:
+        """Pause/unpause with a note, trigger now (``trigger_overlap``), or backfill ranges."""
+
+    def update_schedule(self, namespace: str, schedule_id: str, conflict_token: int, **fields: Any) -> None:
+        """Replace spec, action, policies and state; ``ScheduleTokenMismatch`` if it changed meanwhile."""
+
+    def delete_schedule(self, namespace: str, schedule_id: str) -> None:
+        """Delete the schedule; ``ScheduleNotFound``."""
