@@ -368,8 +368,9 @@ class WorkflowListView(_Base):
     @extend_schema(
         operation_id="workflows_list", summary="List workflow runs",
         parameters=[
-            OpenApiParameter("query", str, description="Temporal list filter, e.g. "
-                             "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Running'"),
+            OpenApiParameter("query", str, description="Temporal list filter over the standard and the registered "
+                             "custom search attributes, e.g. WorkflowType = 'OrderWorkflow' AND "
+                             "ExecutionStatus = 'Running' AND CustomerId = 'c-42' ORDER BY StartTime DESC"),
             OpenApiParameter("page_size", int, description=f"Runs per page (default 50, max {MAX_PAGE_SIZE})."),
             OpenApiParameter("cursor", str, description="The cursor of the 'next' link of the previous page."),
         ],

@@ -63,6 +63,7 @@ from temporalflow.client._ops import (
 from temporalflow.client._types import (
     WorkflowExecution,
     WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHistory,
@@ -73,6 +74,7 @@ from temporalflow.core import search_attributes as sa
 from temporalflow.core.converter import DataConverter
 from temporalflow.core.events import EventType, HistoryEvent
 from temporalflow.core.payload import Payload
+from temporalflow.core.visibility import ListFilterError, tokenize
 from temporalflow.exceptions import (
     ApplicationError,
     CancelledError,
@@ -275,6 +277,24 @@ def _rpc_error(err: _ApiError) -> RPCError:
     if err.code == "validation_error" and err.details.get("fields"):
         message += f": {json.dumps(err.details['fields'])}"
     return RPCError(message, status)
+
+
+def _split_group_by(query: str) -> tuple[str, bool]:
+    """``(the filter part, whether it ends with GROUP BY ExecutionStatus)``; RPCError for another GROUP BY."""
+    try:
+        tokens = tokenize(query)
+    except ListFilterError as err:
+        raise RPCError(f"invalid query: {err}", RPCStatusCode.INVALID_ARGUMENT) from None
+    for i, tok in enumerate(tokens):
+        if tok.kind == "keyword" and tok.value == "GROUP":
+            rest = tokens[i + 1:]
+            if not (len(rest) == 3 and rest[0].kind == "keyword" and rest[0].value == "BY"
+                    and rest[1].kind == "ident" and str(rest[1].value).lower() == "executionstatus"
+                    and rest[2].kind == "end"):
+                raise RPCError(f"invalid query: GROUP BY is supported for ExecutionStatus only (at position "
+                               f"{tok.position})", RPCStatusCode.INVALID_ARGUMENT)
+            return query[:tok.position], True
+    return query, False
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -602,11 +622,24 @@ class RemoteClient:
             yield self._execution(item)
 
     async def count_workflows(self, query: str | None = None, **_ignored: Any) -> WorkflowExecutionCount:
-        """How many runs match (the API has no count endpoint: this pages through the list, 1000 a request)."""
+        """How many runs match (the API has no count endpoint: this pages through the list, 1000 a request).
+
+        ``GROUP BY ExecutionStatus`` is counted here from the listed runs' statuses.
+
+        Raises:
+            RPCError: INVALID_ARGUMENT for an invalid query (the API's answer, or a GROUP BY of another
+                attribute).
+        """
+        query, grouped = _split_group_by(query or "")
         count = 0
-        async for _ in self._pages(query, 1000):
+        by_status: dict[str, int] = {}
+        async for item in self._pages(query or None, 1000):
             count += 1
-        return WorkflowExecutionCount(count=count)
+            status = str(item.get("status"))
+            by_status[status] = by_status.get(status, 0) + 1
+        groups = [WorkflowExecutionCountAggregationGroup(count=n, group_values=[status])
+                  for status, n in sorted(by_status.items(), key=lambda kv: _STATUS_BY_NAME.get(kv[0], 99))]
+        return WorkflowExecutionCount(count=count, groups=groups if grouped else [])
 
 
 class RemoteWorkflowHandle(HandleBase):

@@ -94,6 +94,12 @@ def test_the_remote_client_lists_with_custom_attributes(api_url: str, api_key: s
     assert found[0].typed_search_attributes[AMOUNT] == 20 and found[0].typed_search_attributes[DUE] == WHEN
     assert found[0].typed_search_attributes[CUSTOMER] == "c-1"
     assert remote.count_workflows(f"TaskQueue = '{tq}' AND CustomerId STARTS_WITH 'c-'").count == 3
+    remote.get_workflow_handle(w[0]).terminate(reason="x")
+    counted = remote.count_workflows(f"TaskQueue = '{tq}' GROUP BY ExecutionStatus")
+    assert counted.count == 3
+    assert [(list(g.group_values), g.count) for g in counted.groups] == [(["Running"], 2), (["Terminated"], 1)]
+    with pytest.raises(RPCError, match="GROUP BY is supported for ExecutionStatus only"):
+        remote.count_workflows("GROUP BY WorkflowType")
     with pytest.raises(RPCError) as info:
         list(remote.list_workflows("Amount = 'x'"))
     assert info.value.status == RPCStatusCode.INVALID_ARGUMENT
