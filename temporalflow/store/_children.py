@@ -212,6 +212,8 @@ class _ChildrenMixin(_StoreBase):
         self._apply_parent_close_policies(cur, run, now)
         if run["parent_workflow_id"] and not next_run and status in _CHILD_EVENT:
             self._report_child_closed(cur, run, now, status, close_attrs)
+        if not next_run:
+            self._schedule_run_closed(cur, run, now)  # type: ignore[attr-defined]  # (store/_schedules.py)
 
     def _apply_parent_close_policies(self, cur: Any, run: dict[str, Any], now: float) -> None:
         cur.execute(

@@ -49,9 +49,9 @@ SCHEDULE = "temporalflow_schedule"
 SKIP, BUFFER_ONE, BUFFER_ALL, CANCEL_OTHER, TERMINATE_OTHER, ALLOW_ALL = 1, 2, 3, 4, 5, 6
 """``ScheduleOverlapPolicy`` values (0 = unspecified: the schedule's own policy)."""
 
-RECHECK_INTERVAL = 1.0
-"""While a buffered start waits for a running workflow, the schedule is looked at this often
-(its workflow's close does not notify the schedule)."""
+RECHECK_INTERVAL = 5.0
+"""While a buffered start waits for a running workflow (or ``pause_on_failure`` watches one), the
+schedule is looked at this often anyway; the workflow's close normally makes it due at once."""
 
 _MAX_TICKS_PER_PASS = 1000
 _RECENT = 10
@@ -475,6 +475,34 @@ class _SchedulesMixin(_RunsMixin):
         except RunAlreadyStarted:
             return None
         return {"workflow_id": workflow_id, "run_id": result.run_id}
+
+    def _schedule_run_closed(self, cur: Any, run: dict[str, Any], now: float) -> None:
+        """A run a schedule started has closed: make the schedule due now (its buffered start, pause on failure).
+
+        Called in the closing transaction for every run; runs without the ``TemporalScheduledById``
+        search attribute cost a substring test. A schedule row a sweep holds is skipped (SKIP
+        LOCKED, never a lock-order deadlock with a sweep that terminates runs): its re-check
+        interval covers that case.
+        """
+        raw = run.get("search_attributes")
+        if not raw or "TemporalScheduledById" not in (raw if isinstance(raw, str) else json.dumps(raw)):
+            return
+        attrs = _loads(raw) or {}
+        attrs = attrs.get("indexed_fields", attrs)
+        payload = attrs.get("TemporalScheduledById")
+        try:
+            value = json.loads(base64.b64decode(payload["data"]))
+        except (TypeError, KeyError, ValueError):
+            return
+        schedule_id = value[0] if isinstance(value, list) and value else value
+        if not isinstance(schedule_id, str):
+            return
+        cur.execute(
+            f"UPDATE {SCHEDULE} SET next_fire_at = %s WHERE id IN (SELECT id FROM {SCHEDULE} WHERE namespace = %s "
+            f"AND schedule_id = %s AND (next_fire_at IS NULL OR next_fire_at > %s){self.dialect.skip_locked_suffix()})",
+            [now, run["namespace"], schedule_id, now],
+        )
+        self._publish(cur, ["timers"])
 
     # --- legacy cron_schedule -----------------------------------------------------
 

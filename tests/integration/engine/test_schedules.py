@@ -338,6 +338,10 @@ async def test_overlap_skip_buffer_one_allow_all(client: Client) -> None:
 
             ids = await wait_for(started_more, timeout=10)
             assert len(ids) == total
+            # The close made the schedule due at once: the buffered start followed within a second.
+            closed = (await client.get_workflow_handle(first).describe()).close_time
+            started = (await client.get_workflow_handle(ids[1] if ids[0] == first else ids[0]).describe()).start_time
+            assert closed is not None and timedelta(0) <= started - closed < timedelta(seconds=1)
         # SKIP started nothing more: the skipped ticks are gone for good.
         assert len(await started_runs(client, handles[ScheduleOverlapPolicy.SKIP][0])) == 1
         for policy in handles:
