@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from temporalflow.client._ops import MISSING, Ops, args_list, workflow_type_and_hint
 from temporalflow.client._types import _dt
 from temporalflow.common import RetryPolicy
+from temporalflow.core import search_attributes as sa
 from temporalflow.core.payload import Payload, payloads_from_json, payloads_to_json
 from temporalflow.exceptions import TemporalError
 from temporalflow.service import RPCError, RPCStatusCode
@@ -492,9 +493,7 @@ class ScheduleOps:
         """A start-workflow action as the store's JSON (arguments and memo encoded)."""
         if not isinstance(action, ScheduleActionStartWorkflow):
             raise TypeError("only ScheduleActionStartWorkflow actions are supported")
-        search_attributes = dict(action.untyped_search_attributes or {})
-        if action.typed_search_attributes:
-            search_attributes.update(_typed_json(action.typed_search_attributes))
+        search_attributes = self.search_attributes(action.typed_search_attributes, action.untyped_search_attributes)
         return {
             "workflow_type": action.workflow,
             "workflow_id": action.id,
@@ -509,10 +508,33 @@ class ScheduleOps:
             "header": {k: self._encode_one(v) for k, v in (action.headers or {}).items()},
         }
 
+    def search_attributes(self, typed: Any, untyped: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Search attributes as stored (``{name: payload}``), checked against the registered ones.
+
+        Raises:
+            RPCError: INVALID_ARGUMENT for an attribute the namespace does not define (Temporal's message).
+        """
+        from temporalflow.conf import settings
+
+        encoded: dict[str, Any] = {}
+        if untyped:
+            encoded.update(sa.encode_search_attributes(dict(untyped)))
+        if typed:
+            encoded.update(sa.encode_search_attributes(typed))
+        if not encoded:
+            return {}
+        try:
+            return sa.validate(encoded, sa.parse_registry(settings.SEARCH_ATTRIBUTES, self.ops.namespace))
+        except sa.SearchAttributeError as err:
+            raise RPCError(str(err), RPCStatusCode.INVALID_ARGUMENT) from None
+
     @staticmethod
     def action_from_json(d: dict[str, Any]) -> ScheduleActionStartWorkflow:
         """The store's JSON as an action; arguments and memo stay ``Payload`` objects (as temporalio's)."""
         memo = d.get("memo")
+        stored = d.get("search_attributes") or {}
+        typed = sa.decode_typed(stored)
+        typed_names = {pair.key.name for pair in typed}
         return ScheduleActionStartWorkflow(
             d["workflow_type"],
             args=payloads_from_json(d.get("input")),
@@ -523,7 +545,8 @@ class ScheduleOps:
             task_timeout=timedelta(seconds=d["task_timeout"]) if d.get("task_timeout") else None,
             retry_policy=RetryPolicy.from_json(d["retry_policy"]) if d.get("retry_policy") else None,
             memo={k: payloads_from_json({"payloads": [v]})[0] for k, v in memo.items()} if memo else None,
-            untyped_search_attributes=d.get("search_attributes") or {},
+            typed_search_attributes=typed,
+            untyped_search_attributes={k: v for k, v in sa.decode_untyped(stored).items() if k not in typed_names},
             headers={k: payloads_from_json({"payloads": [v]})[0] for k, v in (d.get("header") or {}).items()}
             or None,
         )
@@ -573,7 +596,7 @@ class ScheduleOps:
         self.call(
             self.store.create_schedule, self.ops.namespace, id, **fields,
             memo={k: self._encode_one(v) for k, v in memo.items()} if memo else None,
-            search_attributes=_typed_json(search_attributes) if search_attributes else None,
+            search_attributes=self.search_attributes(search_attributes) or None,
             trigger_immediately=bool(trigger_immediately), backfills=_backfills(backfill),
         )
 
@@ -604,9 +627,9 @@ class ScheduleOps:
             last_updated_at=_dt(r.updated_at),
         )
         return ScheduleDescription(id=r.schedule_id, schedule=schedule, info=info,
-                                   typed_search_attributes=r.search_attributes,
-                                   search_attributes=r.search_attributes, data_converter=self.ops.data_converter,
-                                   raw_description=r)
+                                   typed_search_attributes=sa.decode_typed(r.search_attributes),
+                                   search_attributes=sa.decode_untyped(r.search_attributes),
+                                   data_converter=self.ops.data_converter, raw_description=r)
 
     def list_page(self, page_size: int, after: str) -> list[ScheduleListDescription]:
         """One page of schedules after the id ``after``."""
@@ -619,7 +642,8 @@ class ScheduleOps:
                                               state=ScheduleListState(note=r.note or None, paused=r.paused)),
                 info=ScheduleListInfo(recent_actions=_recent(r.recent),
                                       next_action_times=[_dt(t) for t in r.next_action_times]),  # type: ignore[misc]
-                typed_search_attributes=r.search_attributes, search_attributes=r.search_attributes,
+                typed_search_attributes=sa.decode_typed(r.search_attributes),
+                search_attributes=sa.decode_untyped(r.search_attributes),
                 data_converter=self.ops.data_converter, raw_entry=r,
             )
             for r in records
@@ -642,23 +666,9 @@ class ScheduleOps:
         record: st.ScheduleRecord = description.raw_description
         self.call(
             self.store.update_schedule, self.ops.namespace, id, record.conflict_token, **self._fields(update.schedule),
-            search_attributes=_typed_json(update.search_attributes) if update.search_attributes is not None else None,
+            search_attributes=(self.search_attributes(update.search_attributes)
+                               if update.search_attributes is not None else None),
         )
-
-
-def _typed_json(attrs: Any) -> dict[str, Any]:
-    """Search attributes as stored: an untyped mapping passes through; typed pairs become ``{name: value}``."""
-    if isinstance(attrs, Mapping):
-        return dict(attrs)
-    out: dict[str, Any] = {}
-    for pair in attrs or ():
-        key = getattr(pair, "key", None)
-        name = getattr(key, "name", None)
-        if name is None:
-            raise TypeError("search attributes must be a mapping or TypedSearchAttributes")
-        value = pair.value
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
 
 
 def _backfills(backfill: Sequence[ScheduleBackfill]) -> list[tuple[float, float, int]]:

@@ -657,3 +657,33 @@ async def test_cron_runs_see_the_last_completion_result_and_failure(client: Clie
         started = (await third.fetch_history()).events[0].attributes
         assert started["initiator"] == "CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE"
         await client.get_workflow_handle(workflow_id).terminate(reason="enough")
+
+
+async def test_scheduled_runs_carry_search_attributes(client: Client, settings: Any) -> None:
+    from temporalflow.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+    settings.TEMPORALFLOW = {**settings.TEMPORALFLOW, "SEARCH_ATTRIBUTES": {"CustomerId": "Keyword"}}
+    customer = SearchAttributeKey.for_keyword("CustomerId")
+    queue = new_task_queue()
+    action_id = wf_id()
+    schedule_id = sid()
+    handle = await client.create_schedule(schedule_id, Schedule(
+        action=ScheduleActionStartWorkflow("Greet", "sa", id=action_id, task_queue=queue,
+                                           typed_search_attributes=TypedSearchAttributes(
+                                               [SearchAttributePair(customer, "c-9")])),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))])))
+    action = (await handle.describe()).schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.typed_search_attributes.get(customer) == "c-9"
+    await handle.trigger()
+    (wid,) = await started_runs(client, action_id)
+    desc = await client.get_workflow_handle(wid).describe()
+    assert desc.typed_search_attributes.get(customer) == "c-9"
+    assert desc.search_attributes["TemporalScheduledById"] == [schedule_id]
+    found = [w.id async for w in client.list_workflows(f"TemporalScheduledById = '{schedule_id}'")]
+    assert found == [wid]
+    with pytest.raises(RPCError, match="Unknown"):
+        await client.create_schedule(sid(), Schedule(
+            action=ScheduleActionStartWorkflow("Greet", id=wf_id(), task_queue=queue,
+                                               untyped_search_attributes={"Unknown": ["x"]}),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))])))
