@@ -256,3 +256,38 @@ async def test_recorded_parent_history_catches_a_changed_child() -> None:
         _golden(), raise_on_replay_failure=False)
     assert isinstance(result.replay_failure, NondeterminismError)
     assert "StartChildWorkflowExecutionInitiated" in str(result.replay_failure)
+
+
+@workflow.defn(name="BadInput")
+class BadInputWorkflow:
+    @workflow.run
+    async def run(self, case: str) -> str:
+        try:
+            if case == "not-a-workflow":
+                await workflow.start_child_workflow(len)  # type: ignore[arg-type]
+            elif case == "arg-and-args":
+                await workflow.start_child_workflow(Kid.run, "a", args=["b"])
+            elif case == "empty-id":
+                await workflow.start_child_workflow(Kid.run, "a", id="")
+            elif case == "empty-external-id":
+                workflow.get_external_workflow_handle("")
+            elif case == "bad-signal":
+                await workflow.get_external_workflow_handle("x").signal(Kid.run)
+        except (TypeError, ValueError) as err:
+            return f"{type(err).__name__}: {err}"
+        return "accepted"
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("not-a-workflow", "ValueError: <built-in function len> is not the @workflow.run method of a @workflow.defn "
+                       "class"),
+    ("arg-and-args", "ValueError: Cannot provide both arg and args"),
+    ("empty-id", "ValueError: child workflow id must not be empty"),
+    ("empty-external-id", "ValueError: workflow_id must not be empty"),
+    ("bad-signal", "ValueError: <function Kid.run"),
+])
+def test_bad_input_gives_a_clear_error_and_no_command(case: str, expected: str) -> None:
+    h = HistoryBuilder("BadInput", case)
+    completion = run_task(new_driver(BadInputWorkflow, Kid), h)
+    assert [type(c) for c in completion.commands] == [cmds.CompleteWorkflowExecution]
+    assert decode(completion.commands[0].result).startswith(expected)
