@@ -100,6 +100,11 @@ class StartSerializer(serializers.Serializer):
     retry_policy = RetryPolicySerializer(required=False, allow_null=True)
     memo = serializers.DictField(child=serializers.JSONField(), required=False,
                                  help_text="Non-indexed values attached to the run.")
+    search_attributes = serializers.DictField(
+        child=serializers.JSONField(), required=False,
+        help_text="Custom search attributes registered in TEMPORALFLOW['SEARCH_ATTRIBUTES']: name -> value "
+                  "(a list for a KeywordList, ISO 8601 text for a Datetime), or name -> {type, value} as runs "
+                  "show them.")
     start_delay = _Seconds(help_text="Seconds before the first workflow task.")
     request_id = serializers.CharField(required=False, max_length=64, allow_blank=False,
                                        help_text="Idempotency key of this start request.")

@@ -13,6 +13,7 @@ import math
 import re
 import time
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -427,6 +428,12 @@ class WorkflowListView(_Base):
             opts["id_conflict_policy"] = WorkflowIDConflictPolicy[data["id_conflict_policy"]]
         if data.get("memo"):
             opts["memo"] = data["memo"]
+        if data.get("search_attributes"):
+            # The registry types plain JSON values (as Temporal's server types the untyped form).
+            opts["search_attributes"] = {
+                name: (value if isinstance(value, list) else [value])
+                for name, value in ((name, entry["value"] if isinstance(entry, dict) and "value" in entry else entry)
+                                    for name, entry in data["search_attributes"].items())}
         if rp := data.get("retry_policy"):
             try:
                 opts["retry_policy"] = RetryPolicy(
@@ -444,10 +451,13 @@ class WorkflowListView(_Base):
             opts["start_signal_args"] = signal["args"]
         request_id = data.get("request_id") or str(uuid.uuid4())
         try:
-            handle = _client(request).start_workflow(
-                data["workflow_type"], args=data["args"], id=data["workflow_id"],
-                task_queue=data.get("task_queue") or tf_settings.DEFAULT_TASK_QUEUE, request_id=request_id, **opts)
-        except ValueError as err:  # the client's own argument checks
+            with warnings.catch_warnings():  # the untyped form is deprecated for callers, not for the API
+                warnings.simplefilter("ignore", DeprecationWarning)
+                handle = _client(request).start_workflow(
+                    data["workflow_type"], args=data["args"], id=data["workflow_id"],
+                    task_queue=data.get("task_queue") or tf_settings.DEFAULT_TASK_QUEUE, request_id=request_id,
+                    **opts)
+        except (ValueError, TypeError) as err:  # the client's own argument checks
             raise ApiError(400, "invalid_argument", str(err)) from None
         run_id = handle.result_run_id
         started = _runs().filter(run_id=run_id, request_id=request_id).exists()

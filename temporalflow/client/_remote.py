@@ -518,12 +518,10 @@ class RemoteClient:
 
         Raises:
             WorkflowAlreadyStartedError: The id is taken (per the id policies).
-            ValueError: ``cron_schedule`` or ``search_attributes`` (the API does not take them).
+            ValueError: ``cron_schedule`` (the API does not take it).
         """
         if cron_schedule:
             raise ValueError("the REST API cannot start cron workflows (cron_schedule)")
-        if search_attributes:
-            raise ValueError("the REST API does not take search_attributes at start")
         if not id:
             raise ValueError("a workflow id is required (id=...)")
         if not task_queue:
@@ -550,6 +548,8 @@ class RemoteClient:
             })
         if memo:
             body["memo"] = dict(zip(memo, self._to_json(list(memo.values())), strict=True))
+        if search_attributes:
+            body["search_attributes"] = sa.to_json_form(sa.encode_search_attributes(search_attributes))
         if start_signal is not None:
             body["signal"] = {"name": handler_name(start_signal), "args": self._to_json(list(start_signal_args))}
         try:

@@ -115,3 +115,34 @@ def api_key(transactional_db: Any) -> str:
     from tests.integration.remote.conftest import make_token
 
     return make_token("visibility-remote")
+
+
+def test_start_takes_search_attributes(api: APIClient) -> None:
+    tq = new_task_queue()
+    response = api.post("/api/workflows/", {
+        "workflow_type": "Listed", "workflow_id": f"{tq}-api", "task_queue": tq, "args": [],
+        "search_attributes": {"CustomerId": "c-api", "Amount": {"type": "Int", "value": 5},
+                              "DueAt": WHEN.isoformat()}}, format="json")
+    assert response.status_code == 201, response.content
+    [run] = listed(api, f"TaskQueue = '{tq}' AND CustomerId = 'c-api' AND Amount = 5 AND DueAt = '{WHEN.isoformat()}'")
+    assert run["search_attributes"]["Amount"] == {"type": "Int", "value": 5}
+    for attributes, fragment in (({"Nope": "x"}, "search attribute Nope is not defined"),
+                                 ({"Amount": "five"}, "invalid value for search attribute Amount of type Int")):
+        error = assert_error(api.post("/api/workflows/", {
+            "workflow_type": "Listed", "workflow_id": f"{tq}-bad", "task_queue": tq, "args": [],
+            "search_attributes": attributes}, format="json"), 400, "invalid_argument")
+        assert fragment in error["message"]
+    assert listed(api, f"WorkflowId = '{tq}-bad'") == []
+
+
+def test_the_remote_client_starts_with_typed_search_attributes(api_url: str, api_key: str) -> None:
+    tq = new_task_queue()
+    remote = SyncClient.connect(api_url, api_key=api_key)
+    attributes = TypedSearchAttributes([SearchAttributePair(CUSTOMER, "c-remote"), SearchAttributePair(AMOUNT, 9),
+                                        SearchAttributePair(DUE, WHEN)])
+    handle = remote.start_workflow("Listed", id=f"{tq}-r", task_queue=tq, search_attributes=attributes)
+    assert handle.describe().typed_search_attributes == attributes
+    with pytest.raises(RPCError) as info:
+        remote.start_workflow("Listed", id=f"{tq}-r2", task_queue=tq, search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(SearchAttributeKey.for_int("Unregistered"), 1)]))
+    assert info.value.status == RPCStatusCode.INVALID_ARGUMENT and "is not defined" in str(info.value)

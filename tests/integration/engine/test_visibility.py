@@ -541,3 +541,12 @@ async def test_the_admin_run_page_shows_decoded_attributes(client: Client) -> No
     html = await sync_to_async(page, thread_sensitive=True)()
     assert "Search attributes" in html and "&quot;CustomerId&quot;: &quot;c-1&quot;" in html
     assert "&quot;Tags&quot;: [" in html and "json/plain" not in html
+
+
+def test_manage_py_check_reports_a_bad_registration(settings: Any) -> None:
+    from django.core.checks import run_checks
+
+    assert not [e for e in run_checks() if e.id == "temporalflow.E003"]
+    settings.TEMPORALFLOW = {**settings.TEMPORALFLOW, "SEARCH_ATTRIBUTES": {"Amount": "Number"}}
+    [error] = [e for e in run_checks() if e.id == "temporalflow.E003"]
+    assert "search attribute Amount has unknown type 'Number'" in error.msg
