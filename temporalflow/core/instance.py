@@ -809,7 +809,9 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
             input=self._encode(args),
             workflow_run_timeout=_seconds(options.get("run_timeout")) or _seconds(info.run_timeout),
             workflow_task_timeout=_seconds(options.get("task_timeout")) or info.task_timeout.total_seconds(),
-            memo=options.get("memo"),
+            # Stored like a start's memo: one payload per key (it was the raw values).
+            memo=({k: self._encode([v])["payloads"][0] for k, v in options["memo"].items()}
+                  if options.get("memo") is not None else None),
             search_attributes=(sa.encode_search_attributes(options["search_attributes"])
                                if options.get("search_attributes") is not None else None),
             retry_policy=retry.to_json() if retry is not None else None,
