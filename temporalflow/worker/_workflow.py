@@ -600,21 +600,24 @@ class WorkflowTaskRunner:
         An upsert (or a continue-as-new) naming an attribute that is not registered, or with a
         value of another type, fails the task with the cause BadSearchAttributes.
         """
-        checks = [(c.search_attributes, True) for c in completion.commands
-                  if isinstance(c, cmds.UpsertWorkflowSearchAttributes)]
-        checks += [(c.search_attributes, False) for c in completion.commands
-                   if isinstance(c, cmds.ContinueAsNewWorkflowExecution) and c.search_attributes]
+        checks: list[tuple[Any, bool, str]] = []  # (attributes, an upsert?, the cause Temporal names)
+        for c in completion.commands:
+            if isinstance(c, cmds.UpsertWorkflowSearchAttributes):
+                checks.append((c.search_attributes, True, "BadSearchAttributes"))
+            elif isinstance(c, cmds.ContinueAsNewWorkflowExecution) and c.search_attributes:
+                checks.append((c.search_attributes, False, "BadContinueAsNewAttributes"))
+            elif isinstance(c, cmds.StartChildWorkflowExecution) and c.search_attributes:
+                checks.append((c.search_attributes, False, "BadStartChildExecutionAttributes"))
         if not checks:
             return completion
         from temporalflow.conf import settings
 
-        try:
-            registry = search_attributes.parse_registry(settings.SEARCH_ATTRIBUTES, self.namespace)
-            for attributes, is_upsert in checks:
+        registry = search_attributes.parse_registry(settings.SEARCH_ATTRIBUTES, self.namespace)
+        for attributes, is_upsert, cause in checks:
+            try:
                 search_attributes.validate(attributes, registry, allow_unset=is_upsert)
-        except search_attributes.SearchAttributeError as err:
-            return self._failure(ApplicationError(f"BadSearchAttributes: {err}", type="BadSearchAttributes",
-                                                  non_retryable=True), "BadSearchAttributes")
+            except search_attributes.SearchAttributeError as err:
+                return self._failure(ApplicationError(f"{cause}: {err}", type=cause, non_retryable=True), cause)
         return completion
 
     async def _in_thread(self, fn: Callable[[], Any]) -> Any:

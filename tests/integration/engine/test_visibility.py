@@ -550,3 +550,40 @@ def test_manage_py_check_reports_a_bad_registration(settings: Any) -> None:
     settings.TEMPORALFLOW = {**settings.TEMPORALFLOW, "SEARCH_ATTRIBUTES": {"Amount": "Number"}}
     [error] = [e for e in run_checks() if e.id == "temporalflow.E003"]
     assert "search attribute Amount has unknown type 'Number'" in error.msg
+
+
+@workflow.defn
+class ChildOfParent:
+    @workflow.run
+    async def run(self) -> str:
+        return workflow.info().typed_search_attributes.get(CUSTOMER, "")
+
+
+@workflow.defn
+class Parent:
+    @workflow.run
+    async def run(self, key_name: str) -> str:
+        key = SearchAttributeKey.for_keyword(key_name)
+        return await workflow.execute_child_workflow(
+            ChildOfParent.run, id=f"{workflow.info().workflow_id}-child",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(key, "from-parent")]))
+
+
+async def test_child_workflows_start_with_search_attributes_checked_by_the_registry(client: Client) -> None:
+    tq = new_task_queue()
+    async with running_worker(client, [Parent, ChildOfParent], task_queue=tq):
+        parent = await client.start_workflow(Parent.run, "CustomerId", id=wf_id(), task_queue=tq)
+        assert await parent.result() == "from-parent"
+        assert await ids(client, f"ParentWorkflowId = '{parent.id}' AND CustomerId = 'from-parent'") == [
+            f"{parent.id}-child"]
+
+        bad = await client.start_workflow(Parent.run, "NotRegistered", id=wf_id(), task_queue=tq)
+
+        async def failed_task() -> Any:
+            events = (await bad.fetch_history()).events
+            return next((e for e in events if e.event_type is EventType.WORKFLOW_TASK_FAILED), None)
+
+        event = await wait_for(failed_task)
+        assert event.attributes["cause"] == "BadStartChildExecutionAttributes"
+        assert "search attribute NotRegistered is not defined" in event.attributes["failure"]["message"]
+        await bad.terminate(reason="test over")
