@@ -29,7 +29,16 @@ from temporalflow.store._base_sql import (
     _sql_min,
 )
 from temporalflow.store._history import _HistoryWrites
-from temporalflow.store.base import ActivityTaskLease, HeartbeatResult, StaleTask, StoreError, WorkflowTaskLease
+from temporalflow.store.base import (
+    ActivityTaskLease,
+    ActivityTypeName,
+    HeartbeatResult,
+    PendingActivityInfo,
+    PendingActivityState,
+    StaleTask,
+    StoreError,
+    WorkflowTaskLease,
+)
 
 _GONE = "activity task is no longer current (completed, timed out, retried or its run closed)"
 
@@ -236,6 +245,27 @@ class _ActivitiesMixin(_HistoryWrites):
             retry_policy=_loads(r["retry_policy"]),
             header=_loads(r["header"]) or {},
         )
+
+    def pending_activities(self, run_pk: int) -> list[PendingActivityInfo]:
+        """The run's activities that have not closed, in schedule order (for ``describe()``)."""
+        cur = self._cursor()
+        cur.execute(f"SELECT {_ACT_COLS} FROM {ACTIVITY} WHERE run_id = %s ORDER BY scheduled_event_id", [run_pk])
+        found = []
+        for act in _rows(cur):
+            policy = _loads(act["retry_policy"]) or {}
+            state = (PendingActivityState.CANCEL_REQUESTED if act["cancel_requested"]
+                     else PendingActivityState.STARTED if act["state"] == 2 else PendingActivityState.SCHEDULED)
+            found.append(PendingActivityInfo(
+                activity_id=act["activity_id"], activity_type=ActivityTypeName(act["activity_type"]), state=state,
+                attempt=int(act["attempt"]), maximum_attempts=int(policy.get("maximum_attempts") or 0),
+                scheduled_time=float(act["current_attempt_scheduled_time"] or act["scheduled_time"]),
+                last_started_time=float(act["started_at"]) if act["started_at"] is not None else None,
+                expiration_time=(float(act["schedule_to_close_deadline"])
+                                 if act["schedule_to_close_deadline"] is not None else None),
+                heartbeat_details=_loads(act["heartbeat_details"]), last_failure=_loads(act["last_failure"]),
+                last_worker_identity=act["identity"] or "",
+            ))
+        return found
 
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
         """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""

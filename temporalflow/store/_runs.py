@@ -337,6 +337,7 @@ class _RunsMixin(_HistoryWrites):
             parent_workflow_id=row["parent_workflow_id"],
             parent_run_id=row["parent_run_id"],
             pending_children=self.pending_children(row["id"]),
+            pending_activities=self.pending_activities(row["id"]),
         )
 
     def read_history(

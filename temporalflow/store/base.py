@@ -133,6 +133,43 @@ class RunInfo:
     parent_run_id: str | None = None
     pending_children: list[PendingChildInfo] = field(default_factory=list)
     """Children started and not yet closed (``raw_description.pending_children`` in temporalio)."""
+    pending_activities: list[PendingActivityInfo] = field(default_factory=list)
+    """Activities scheduled and not yet closed (``raw_description.pending_activities`` in temporalio)."""
+
+
+@dataclass(slots=True, frozen=True)
+class ActivityTypeName:
+    """``activity_type`` of a pending activity: code written for temporalio reads ``.name``."""
+
+    name: str
+
+
+class PendingActivityState(enum.IntEnum):
+    """Temporal's ``PendingActivityState``."""
+
+    SCHEDULED = 1
+    STARTED = 2
+    CANCEL_REQUESTED = 3
+
+
+@dataclass(slots=True)
+class PendingActivityInfo:
+    """A pending activity as Temporal's ``PendingActivityInfo`` describes it."""
+
+    activity_id: str
+    activity_type: ActivityTypeName
+    state: PendingActivityState
+    attempt: int
+    maximum_attempts: int
+    """0: unlimited."""
+    scheduled_time: float
+    """When the current attempt was scheduled (epoch seconds)."""
+    last_started_time: float | None
+    expiration_time: float | None
+    """The schedule-to-close deadline, if any."""
+    heartbeat_details: PayloadsJSON | None
+    last_failure: dict[str, Any] | None
+    last_worker_identity: str
 
 
 @dataclass(slots=True)
