@@ -184,7 +184,9 @@ class Ops:
 
     def decode_all(self, payloads: PayloadsJSON | None, hints: list[Any] | None = None) -> list[Any]:
         """Every value of ``payloads`` (codec, then payload converter)."""
-        raw = payloads_from_json(payloads)
+        return self._decode(payloads_from_json(payloads), hints)
+
+    def _decode(self, raw: list[Any], hints: list[Any] | None) -> list[Any]:
         codec = self.data_converter.payload_codec
         if codec is not None and raw:
             raw = run_codec(codec.decode(raw))
@@ -192,10 +194,8 @@ class Ops:
 
     def decode_one(self, payloads: PayloadsJSON | None, hint: Any) -> Any:
         """The first value of ``payloads`` (None if empty)."""
-        if hint is not None and payloads_from_json(payloads):
-            values = self.decode_all(payloads, [hint])
-        else:
-            values = self.decode_all(payloads)
+        raw = payloads_from_json(payloads)
+        values = self._decode(raw, [hint] if hint is not None and raw else None)
         return values[0] if values else None
 
     def decode_failure(self, failure: dict[str, Any]) -> BaseException:
