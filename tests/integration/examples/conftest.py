@@ -6,7 +6,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from temporalflow.client import WorkflowHandle
+from temporalflow.service import RPCError, RPCStatusCode
 from tests.integration.engine.conftest import client, env, time_env  # noqa: F401 (fixtures)
+
+
+async def signal_unless_closed(handle: WorkflowHandle, signal: Any, arg: Any) -> None:
+    """Send a signal that may race the run's close: a closed run refusing it is fine too."""
+    try:
+        await handle.signal(signal, arg)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0) -> Any:

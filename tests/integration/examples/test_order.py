@@ -20,7 +20,7 @@ from temporalflow.exceptions import ActivityError, ApplicationError
 from temporalflow.testing import WorkflowEnvironment
 from tests.integration.engine.conftest import new_task_queue, running_worker, wf_id
 
-from .conftest import eventually
+from .conftest import eventually, signal_unless_closed
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -126,7 +126,8 @@ async def test_rejection_and_invalid_orders(time_env: WorkflowEnvironment) -> No
 
             await eventually(awaiting)
             await handle.signal(OrderWorkflow.reject, Approval(reviewer="bob", comment="fraud suspected"))
-            await handle.signal(OrderWorkflow.approve, Approval(reviewer="carol"))  # too late: first decision wins
+            # Too late: the first decision wins (or the run has already closed).
+            await signal_unless_closed(handle, OrderWorkflow.approve, Approval(reviewer="carol"))
             with pytest.raises(WorkflowFailureError) as err:
                 await handle.result()
     assert err.value.cause.type == "OrderRejected" and "rejected by bob: fraud suspected" in err.value.cause.message
