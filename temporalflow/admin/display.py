@@ -138,7 +138,12 @@ class PayloadDecoder:
 
 
 def failure_summary(failure: Any) -> str:
-    """``Type: message`` of a Failure dict and its causes, one per line (empty if not a failure)."""
+    """``Type: message`` of a Failure dict and its causes, one per line (empty if not a failure).
+
+    Give it the failure as :py:meth:`PayloadDecoder.tree` returns it: a message moved into
+    ``encoded_attributes`` (``encode_common_attributes=True``) is then read from there instead
+    of the stand-in "Encoded failure".
+    """
     lines = []
     current = failure
     depth = 0
@@ -150,6 +155,9 @@ def failure_summary(failure: Any) -> str:
         else:
             kind = next((k[: -len("_failure_info")] for k in current if k.endswith("_failure_info")), "")
         message = str(current.get("message") or "")
+        encoded = current.get("encoded_attributes")
+        if isinstance(encoded, dict) and isinstance(encoded.get("message"), str):
+            message = encoded["message"]
         lines.append(f"{kind}: {message}" if kind else message)
         current = current.get("cause")
         depth += 1

@@ -272,7 +272,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             case EventType.WORKFLOW_EXECUTION_FAILED:
                 outcome["title"] = "Failure"
                 failure = attrs.get("failure") or {}
-                outcome["summary"] = failure_summary(failure)
+                outcome["summary"] = failure_summary(decoder.tree(failure))
                 outcome["failure_json"] = pretty_json(decoder.tree(failure))
             case EventType.WORKFLOW_EXECUTION_TERMINATED:
                 outcome["title"] = "Terminated"
@@ -300,7 +300,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             "next_deadline": epoch_to_datetime(activity.timeout_at),
             "heartbeat": (pretty_json(decoder.tree(activity.heartbeat_details))
                           if activity.heartbeat_details else ""),
-            "failure_summary": failure_summary(activity.last_failure) if activity.last_failure else "",
+            "failure_summary": failure_summary(decoder.tree(activity.last_failure)) if activity.last_failure else "",
             "failure_json": pretty_json(decoder.tree(activity.last_failure)) if activity.last_failure else "",
         }
 

@@ -373,6 +373,13 @@ async def test_failures_are_encoded_with_common_attributes(codec_env: Any) -> No
     rows = await _stored_rows(workflow_id)
     failures = [a["failure"] for t, a in rows["events"] if t in ("ActivityTaskFailed", "WorkflowExecutionFailed")]
     assert len(failures) == 2
+    # The admin's summary line reads the encoded message back when it has the codec.
+    from temporalflow.admin.display import PayloadDecoder, failure_summary
+
+    summary = await sync_to_async(lambda: failure_summary(PayloadDecoder(ENCRYPTED).tree(failures[1])))()
+    assert summary.splitlines()[0] == f"WorkflowSecretError: workflow failed on text {SECRET}"
+    assert f"SecretError: activity failed on text {SECRET}" in summary
+    assert "Encoded failure" in failure_summary(failures[1])  # without the codec: the stand-in
     for failure in failures:
         _assert_opaque(failure, "failure")
         current = failure
