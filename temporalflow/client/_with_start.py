@@ -99,9 +99,17 @@ class WithStartWorkflowOperation:
             self._done.set()
 
 
-def _check_stage(wait_for_stage: WorkflowUpdateStage) -> None:
+def _prepare(
+    op: WithStartWorkflowOperation, update: Callable[..., Any] | str, wait_for_stage: WorkflowUpdateStage,
+    id: str | None, result_type: type | None,
+) -> tuple[str, str, Any, tuple[str, ...]]:
+    """Checks shared by both clients: (update id, handler name, result type, stages to wait for)."""
     if wait_for_stage == WorkflowUpdateStage.ADMITTED:
         raise ValueError("wait_for_stage ADMITTED is not supported; use ACCEPTED or COMPLETED")
+    op._claim()
+    stages = (("accepted", "rejected", "completed") if wait_for_stage == WorkflowUpdateStage.ACCEPTED
+              else ("rejected", "completed"))
+    return id or str(uuid.uuid4()), handler_name(update), handler_result_type(update, result_type), stages
 
 
 class UpdateWithStartClientMixin:
@@ -127,15 +135,12 @@ class UpdateWithStartClientMixin:
         """
         from temporalflow.client._client import WorkflowHandle, WorkflowUpdateHandle
 
-        _check_stage(wait_for_stage)
         op = start_workflow_operation
-        op._claim()
-        result_type = handler_result_type(update, result_type)
-        update_id = id or str(uuid.uuid4())
+        update_id, name, result_type, stages = _prepare(op, update, wait_for_stage, id, result_type)
         try:
             encoded = await self._convert(self._ops.encode, args_list(arg, args))
             started = await self._run(self._ops.start, op._workflow_type, op._args,
-                                      **op._start_kwargs((update_id, handler_name(update), encoded)))
+                                      **op._start_kwargs((update_id, name, encoded)))
         except BaseException as err:
             op._settle(error=err)
             raise
@@ -143,8 +148,6 @@ class UpdateWithStartClientMixin:
             self, op.id, run_id=None, result_run_id=started.run_id, first_execution_run_id=started.run_id,
             result_type=op._result_type, result_run_pk=started.run_pk))
         handle = WorkflowUpdateHandle(self, update_id, op.id, started.run_id, started.run_pk, result_type)
-        stages = (("accepted", "rejected", "completed") if wait_for_stage == WorkflowUpdateStage.ACCEPTED
-                  else ("rejected", "completed"))
         outcome = await handle._wait_for(stages, seconds(rpc_timeout))
         if outcome.stage == "rejected":
             await self._convert(self._ops.update_outcome, outcome, result_type)  # raises WorkflowUpdateFailedError
@@ -194,15 +197,11 @@ class SyncUpdateWithStartClientMixin:
         """
         from temporalflow.client._sync import SyncUpdateHandle, SyncWorkflowHandle
 
-        _check_stage(wait_for_stage)
         op = start_workflow_operation
-        op._claim()
-        result_type = handler_result_type(update, result_type)
-        update_id = id or str(uuid.uuid4())
+        update_id, name, result_type, stages = _prepare(op, update, wait_for_stage, id, result_type)
         try:
             encoded = self._ops.encode(args_list(arg, args))
-            started = self._ops.start(op._workflow_type, op._args,
-                                      **op._start_kwargs((update_id, handler_name(update), encoded)))
+            started = self._ops.start(op._workflow_type, op._args, **op._start_kwargs((update_id, name, encoded)))
         except BaseException as err:
             op._settle(error=err)
             raise
@@ -210,8 +209,6 @@ class SyncUpdateWithStartClientMixin:
             self, op.id, run_id=None, result_run_id=started.run_id, result_type=op._result_type,
             result_run_pk=started.run_pk))
         handle = SyncUpdateHandle(self._ops, update_id, op.id, started.run_id, result_type)
-        stages = (("accepted", "rejected", "completed") if wait_for_stage == WorkflowUpdateStage.ACCEPTED
-                  else ("rejected", "completed"))
         outcome = handle._wait_for(stages, seconds(rpc_timeout))
         if outcome.stage == "rejected":
             self._ops.update_outcome(outcome, result_type)  # raises WorkflowUpdateFailedError

@@ -152,6 +152,20 @@ async def wait_condition(
     await _runtime().wait_condition(fn, seconds)
 
 
+def _activity_call(
+    activity: Callable[..., Any] | str, arg: Any, args: Sequence[Any], result_type: type | None,
+) -> tuple[str, list[Any], type | None]:
+    """An activity call's type name, argument list and result type (from the function's hints)."""
+    if arg is not _MISSING:
+        if args:
+            raise ValueError("pass either arg or args, not both")
+        args = [arg]
+    if result_type is None and not isinstance(activity, str):
+        defn = ActivityDefinition.from_callable(activity)
+        result_type = defn.ret_type if defn is not None else None
+    return activity_name(activity), list(args), result_type
+
+
 def start_activity(
     activity: Callable[..., Any] | str,
     arg: Any = _MISSING,
@@ -171,16 +185,9 @@ def start_activity(
     priority: Any = None,
 ) -> asyncio.Task[Any]:
     """Schedule an activity (by function or by name) and return a task for its result."""
-    if arg is not _MISSING:
-        if args:
-            raise ValueError("pass either arg or args, not both")
-        args = [arg]
-    name = activity_name(activity)
-    if result_type is None and not isinstance(activity, str):
-        defn = ActivityDefinition.from_callable(activity)
-        result_type = defn.ret_type if defn is not None else None
+    name, args, result_type = _activity_call(activity, arg, args, result_type)
     return _runtime().start_activity(
-        name, list(args),
+        name, args,
         task_queue=task_queue,
         schedule_to_close_timeout=schedule_to_close_timeout,
         schedule_to_start_timeout=schedule_to_start_timeout,
@@ -234,16 +241,9 @@ def start_local_activity(
     marker, so replay does not run it again. Retries whose backoff exceeds
     ``local_retry_threshold`` (default 1 minute) wait on a durable timer.
     """
-    if arg is not _MISSING:
-        if args:
-            raise ValueError("pass either arg or args, not both")
-        args = [arg]
-    name = activity_name(activity)
-    if result_type is None and not isinstance(activity, str):
-        defn = ActivityDefinition.from_callable(activity)
-        result_type = defn.ret_type if defn is not None else None
+    name, args, result_type = _activity_call(activity, arg, args, result_type)
     return _runtime().start_local_activity(
-        name, list(args),
+        name, args,
         schedule_to_close_timeout=schedule_to_close_timeout,
         schedule_to_start_timeout=schedule_to_start_timeout,
         start_to_close_timeout=start_to_close_timeout,
