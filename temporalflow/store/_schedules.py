@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError
@@ -176,7 +177,7 @@ class _SchedulesMixin(_RunsMixin):
         memo: dict[str, Any] | None = None,
         search_attributes: dict[str, Any] | None = None,
         trigger_immediately: bool = False,
-        backfills: list[tuple[float, float, int]] = (),  # type: ignore[assignment]
+        backfills: Sequence[tuple[float, float, int]] = (),
     ) -> None:
         """Create a schedule (``ScheduleAlreadyExists``, ``ScheduleSpecInvalid``).
 
@@ -210,7 +211,7 @@ class _SchedulesMixin(_RunsMixin):
 
     def _manual_starts(
         self, compiled: CompiledSpec, row: dict[str, Any], now: float, trigger: bool, trigger_overlap: int,
-        backfills: list[tuple[float, float, int]],
+        backfills: Sequence[tuple[float, float, int]],
     ) -> list[dict[str, Any]]:
         starts = []
         if trigger:
@@ -230,7 +231,7 @@ class _SchedulesMixin(_RunsMixin):
         unpause: str | None = None,
         trigger: bool = False,
         trigger_overlap: int = 0,
-        backfills: list[tuple[float, float, int]] = (),  # type: ignore[assignment]
+        backfills: Sequence[tuple[float, float, int]] = (),
     ) -> None:
         """Pause or unpause (with a note), trigger an action now, or backfill time ranges."""
         with self._atomic():
