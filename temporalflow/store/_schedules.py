@@ -356,8 +356,6 @@ class _SchedulesMixin(_RunsMixin):
                 if now - actual > float(row["catchup_window"]):
                     rt["missed_catchup"] = int(rt.get("missed_catchup") or 0) + 1
                 else:
-                    if row["limited_actions"]:
-                        row["remaining_actions"] -= 1
                     buffer.append({"nominal": float(nominal), "actual": actual, "overlap": 0, "manual": False})
             nominal = compiled.next_after(float(nominal))
         if ticks >= _MAX_TICKS_PER_PASS and nominal is not None:
@@ -372,6 +370,11 @@ class _SchedulesMixin(_RunsMixin):
         skipped = 0
 
         def take(start: dict[str, Any]) -> None:
+            # Limited actions count the scheduled actions taken (not triggers, backfills or skips).
+            if row["limited_actions"] and not start.get("manual"):
+                if row["remaining_actions"] <= 0:
+                    return
+                row["remaining_actions"] -= 1
             started = self._start_scheduled(cur, row, start, now)
             if started is None:  # refused by the workflow id policy (that tick's run exists)
                 nonlocal skipped
