@@ -15,6 +15,7 @@ without an event loop (``Client`` hands its database work to a thread;
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -43,5 +44,38 @@ def run_codec(coro: Coroutine[Any, Any, T]) -> T:
                            "use temporalflow.client.Client (async) instead of SyncClient in async code")
     loop = CALLER_LOOP.get()
     if loop is not None and loop.is_running() and not loop.is_closed():
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return _on_loop(coro, loop)
     return asyncio.run(coro)
+
+
+def _on_loop(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
+    """Run ``coro`` on ``loop`` (another thread's) in a copy of this thread's context; wait for it.
+
+    The context matters: the codec sees the caller's context variables, and asgiref's
+    marker that this thread is its single sync thread, so a codec that itself calls
+    ``sync_to_async(thread_sensitive=True)`` (the ORM) gets asgiref's "would deadlock"
+    error instead of waiting forever for the thread that is waiting for it.
+    """
+    context = contextvars.copy_context()
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def start() -> None:
+        try:
+            task = loop.create_task(coro, context=context)
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            coro.close()
+            done.set_exception(err)
+            return
+
+        def finished(t: asyncio.Task[T]) -> None:
+            if t.cancelled():
+                done.cancel()
+            elif t.exception() is not None:
+                done.set_exception(t.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(t.result())
+
+        task.add_done_callback(finished)
+
+    loop.call_soon_threadsafe(start)
+    return done.result()

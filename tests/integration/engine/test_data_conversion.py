@@ -567,3 +567,21 @@ async def test_heartbeat_details_are_stored_encoded_and_reach_the_next_attempt_d
                                                         task_queue=worker.task_queue)
     assert details == [f"progress {SECRET}"]
     assert _assert_opaque(stored, "heartbeat details row") == 1
+
+
+class OrmCodec(PayloadCodec):
+    """A codec that (wrongly) waits for Django's sync thread, e.g. to read its keys with the ORM."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        await sync_to_async(lambda: None, thread_sensitive=True)()
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+async def test_codec_waiting_for_the_sync_thread_gets_an_error_not_a_hang(codec_env: Any) -> None:
+    client = Client(codec_env.client.store,
+                    data_converter=dataclasses.replace(DataConverter.default, payload_codec=OrmCodec()))
+    with pytest.raises(RuntimeError, match="would deadlock"):
+        await asyncio.wait_for(client.start_workflow(SecretWorkflow.run, "x", id=wf_id(), task_queue="nowhere"), 20)
