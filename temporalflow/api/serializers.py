@@ -34,6 +34,9 @@ ID_REUSE_POLICIES = [p.name for p in WorkflowIDReusePolicy]
 ID_CONFLICT_POLICIES = [p.name for p in WorkflowIDConflictPolicy if p.name != "UNSPECIFIED"]
 MAX_TIMEOUT = 60.0
 """Upper bound, in seconds, of every ``timeout`` a request may ask the server to wait."""
+MAX_DURATION = 100 * 365.25 * 86400
+"""Upper bound, in seconds, of a duration option (100 years): a larger one cannot be a due time."""
+MAX_INT32 = 2**31 - 1
 
 
 class _JSONList(serializers.ListField):
@@ -53,6 +56,7 @@ class _Seconds(serializers.FloatField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_DURATION)
         super().__init__(**kwargs)
 
 
@@ -69,10 +73,10 @@ class _Name(serializers.CharField):
 class RetryPolicySerializer(serializers.Serializer):
     """A workflow RetryPolicy (durations in seconds)."""
 
-    initial_interval = serializers.FloatField(required=False, min_value=0, default=1.0)
+    initial_interval = serializers.FloatField(required=False, min_value=0, max_value=MAX_DURATION, default=1.0)
     backoff_coefficient = serializers.FloatField(required=False, min_value=1.0, default=2.0)
     maximum_interval = _Seconds()
-    maximum_attempts = serializers.IntegerField(required=False, min_value=0, default=0)
+    maximum_attempts = serializers.IntegerField(required=False, min_value=0, max_value=MAX_INT32, default=0)
     non_retryable_error_types = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
 
