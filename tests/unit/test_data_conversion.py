@@ -114,6 +114,11 @@ def test_data_converter_replace_and_round_trip_through_codec() -> None:
     decoded = run(converter.decode(payloads, [Any, bytes, dict[str, list[int]], str, uuid.UUID]))
     assert decoded == values
     assert run(converter.decode_wrapper(run(converter.encode_wrapper(["x"])))) == ["x"]
+    # The codec's wrapper helpers also take a Payloads message, in place, as temporalio's do.
+    message = Payloads(payloads=DataConverter.default.payload_converter.to_payloads(["y", 2]))
+    run(converter.payload_codec.encode_wrapper(message))
+    assert [p.metadata["encoding"] for p in message.payloads] == [b"binary/zlib"] * 2
+    assert run(converter.decode_wrapper(message, [str, int])) == ["y", 2]
     # The default converter is unchanged by replace().
     assert DataConverter.default.payload_codec is None
 

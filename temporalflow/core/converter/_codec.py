@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from temporalflow.core.payload import Payload, PayloadsJSON, payloads_from_json
+from temporalflow.core.payload import Payload, Payloads, PayloadsJSON, payloads_from_json
 
 __all__ = ["PayloadCodec"]
 
@@ -55,12 +55,12 @@ class PayloadCodec(ABC):
             The decoded payloads; usually one per input payload.
         """
 
-    async def encode_wrapper(self, payloads: PayloadsJSON) -> None:
-        """Encode Temporal's ``{"payloads": [...]}`` JSON form in place."""
+    async def encode_wrapper(self, payloads: PayloadsJSON | Payloads) -> None:
+        """Encode, in place, a ``Payloads`` message (as temporalio) or its ``{"payloads": [...]}`` JSON form."""
         await self._apply_to_wrapper(payloads, self.encode)
 
-    async def decode_wrapper(self, payloads: PayloadsJSON) -> None:
-        """Decode Temporal's ``{"payloads": [...]}`` JSON form in place."""
+    async def decode_wrapper(self, payloads: PayloadsJSON | Payloads) -> None:
+        """Decode, in place, a ``Payloads`` message (as temporalio) or its ``{"payloads": [...]}`` JSON form."""
         await self._apply_to_wrapper(payloads, self.decode)
 
     async def encode_failure(self, failure: dict[str, Any]) -> None:
@@ -73,9 +73,13 @@ class PayloadCodec(ABC):
 
     @staticmethod
     async def _apply_to_wrapper(
-        payloads: PayloadsJSON,
+        payloads: PayloadsJSON | Payloads,
         fn: Callable[[Sequence[Payload]], Awaitable[list[Payload]]],
     ) -> None:
+        if isinstance(payloads, Payloads):
+            if payloads.payloads:
+                payloads.payloads = list(await fn(payloads.payloads))
+            return
         items = payloads_from_json(payloads)
         if not items:
             return

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from temporalflow.core.converter._codec import PayloadCodec
 from temporalflow.core.converter._failure import DefaultFailureConverter, FailureConverter
 from temporalflow.core.converter._payload import DefaultPayloadConverter, PayloadConverter
-from temporalflow.core.payload import Payload, PayloadsJSON, payloads_from_json, payloads_to_json
+from temporalflow.core.payload import Payload, Payloads, PayloadsJSON, payloads_from_json, payloads_to_json
 
 __all__ = ["DataConverter", "default", "default_converter"]
 
@@ -83,9 +83,11 @@ class DataConverter:
         return payloads_to_json(await self.encode(values))
 
     async def decode_wrapper(
-        self, payloads: PayloadsJSON | None, type_hints: list[Any] | None = None
+        self, payloads: PayloadsJSON | Payloads | None, type_hints: list[Any] | None = None
     ) -> list[Any]:
-        """Decode Temporal's ``{"payloads": [...]}`` JSON form (``None`` is no values)."""
+        """Decode a ``Payloads`` message or its ``{"payloads": [...]}`` JSON form (``None`` is no values)."""
+        if isinstance(payloads, Payloads):
+            return await self.decode(payloads.payloads, type_hints)
         return await self.decode(payloads_from_json(payloads), type_hints)
 
     async def encode_failure(self, exception: BaseException) -> dict[str, Any]:
