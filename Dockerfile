@@ -1,4 +1,6 @@
 # Demo image: one image, two roles.
+#   web     daphne serves project.asgi (HTTP, the admin's static files, the run WebSockets) on :8000
+#   worker  manage.py runworker
 #   docker build -t temporalflow .
 #   docker run -p 8000:8000 -e DATABASE_URL=postgres://... temporalflow web
 #   docker run -e DATABASE_URL=postgres://... temporalflow worker
@@ -11,13 +13,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=project.settings \
-    DJANGO_ALLOWED_HOSTS=*
+    DJANGO_ALLOWED_HOSTS=* \
+    DJANGO_STATIC_ROOT=/app/static
 
 WORKDIR /app
 
 # requirements.txt installs the package itself (-e .), so the source comes first.
 COPY . .
 RUN pip install -r requirements.txt \
+    && python manage.py collectstatic --noinput \
     && chmod +x scripts/docker-entrypoint.sh \
     && useradd --create-home --uid 1000 app \
     && mkdir -p /app/var \

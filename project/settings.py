@@ -126,7 +126,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))  # manage.py collectstatic
+# The app serves STATIC_ROOT itself (project/urls.py) when no proxy does: the Docker image's web role,
+# where daphne serves the ASGI app directly.
+SERVE_STATIC = os.environ.get("DJANGO_SERVE_STATIC", "0") == "1"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {

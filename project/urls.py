@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,3 +11,6 @@ urlpatterns = [
 ]
 if settings.PROMETHEUS:  # /metrics: HTTP, database and temporalflow engine metrics
     urlpatterns.append(path("", include("django_prometheus.urls")))
+if settings.SERVE_STATIC:  # collectstatic's output, e.g. the admin's CSS and scripts (the Docker image's web role)
+    urlpatterns.append(re_path(r"^%s(?P<path>.*)$" % settings.STATIC_URL.lstrip("/"), serve,
+                               {"document_root": settings.STATIC_ROOT}))

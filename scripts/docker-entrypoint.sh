@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Container entry point.
-#   web     migrate, then serve on 0.0.0.0:8000 (development server for now)
+#   web     migrate, then serve the ASGI app (project.asgi: HTTP + the run WebSockets) with daphne on
+#           0.0.0.0:${PORT:-8000}; static files (the admin's) are served by the app itself
+#           (DJANGO_SERVE_STATIC=1, see project/asgi.py) unless DJANGO_SERVE_STATIC=0 says a proxy does
 #   worker  manage.py runworker [extra args...]
 #   manage  manage.py <args...>
 #   anything else is executed as given
@@ -13,7 +15,8 @@ role="${1:-web}"
 case "$role" in
     web)
         python manage.py migrate --noinput
-        exec python manage.py runserver 0.0.0.0:8000 --noreload "$@"
+        export DJANGO_SERVE_STATIC="${DJANGO_SERVE_STATIC:-1}"
+        exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers "$@" project.asgi:application
         ;;
     worker)
         exec python manage.py runworker "$@"
