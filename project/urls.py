@@ -12,5 +12,5 @@ urlpatterns = [
 if settings.PROMETHEUS:  # /metrics: HTTP, database and temporalflow engine metrics
     urlpatterns.append(path("", include("django_prometheus.urls")))
 if settings.SERVE_STATIC:  # collectstatic's output, e.g. the admin's CSS and scripts (the Docker image's web role)
-    urlpatterns.append(re_path(r"^%s(?P<path>.*)$" % settings.STATIC_URL.lstrip("/"), serve,
+    urlpatterns.append(re_path(r"^" + settings.STATIC_URL.lstrip("/") + r"(?P<path>.*)$", serve,
                                {"document_root": settings.STATIC_ROOT}))
