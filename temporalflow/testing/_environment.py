@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
