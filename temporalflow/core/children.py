@@ -450,8 +450,10 @@ class ChildWorkflowsMixin:
             return
         if state.cancellation_type != ABANDON:
             seq = self._relation_seq("cancel")
+            # The latest run of the child's id (it may have continued as new), and only while it
+            # is this run's child (``child_workflow_only``).
             self._commands.append(cmds.RequestCancelExternalWorkflowExecution(
-                seq=seq, namespace=cmd.namespace, workflow_id=cmd.workflow_id, run_id=state.run_id,
+                seq=seq, namespace=cmd.namespace, workflow_id=cmd.workflow_id, run_id="",
                 child_workflow_only=True))
             if state.cancellation_type == WAIT_CANCELLATION_REQUESTED:
                 if self._tf_child_cancels is None:
