@@ -8,6 +8,8 @@ cancels between runs (through the outbox), including to a workflow that does not
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -593,3 +595,58 @@ async def test_time_skipping_follows_a_child_timer(time_env: Any) -> None:
     client = time_env.client
     async with running_worker(client, [SleepingChild, ParentOfSleeper]) as w:
         assert await client.execute_workflow(ParentOfSleeper.run, id=wf_id(), task_queue=w.task_queue) == "woke"
+
+
+@workflow.defn
+class ContinueThenWait:
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1)
+        try:
+            await workflow.wait_condition(lambda: False)
+        except asyncio.CancelledError:
+            return "cancelled in a later run"
+        return "unreachable"
+
+
+@workflow.defn
+class ParentCancellingLater:
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        handle = await workflow.start_child_workflow(ContinueThenWait.run, 2, id=child_id)
+        await workflow.wait_condition(lambda: self.go)
+        handle.cancel()
+        return await handle
+
+    @workflow.signal
+    def cancel_child(self) -> None:
+        self.go = True
+
+
+async def test_cancelling_a_child_that_continued_as_new_reaches_its_latest_run(client: Client) -> None:
+    async with running_worker(client, [ContinueThenWait, ParentCancellingLater]) as w:
+        child_id = wf_id()
+        parent = await client.start_workflow(ParentCancellingLater.run, child_id, id=wf_id(), task_queue=w.task_queue)
+
+        async def on_third_run() -> bool:
+            try:
+                history = await client.get_workflow_handle(child_id).fetch_history()
+            except Exception:
+                return False
+            started = history.events[0].attributes
+            return bool(started.get("continued_execution_run_id")) and \
+                len([e for e in history.events if e.event_type == "WorkflowTaskCompleted"]) >= 1 and \
+                decode_input(started) == 0
+
+        await wait_for(on_third_run)
+        await parent.signal(ParentCancellingLater.cancel_child)
+        assert await parent.result() == "cancelled in a later run"
+
+
+def decode_input(started: dict[str, Any]) -> Any:
+    """The run's first argument (JSON payload)."""
+    return json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
