@@ -27,9 +27,17 @@ def a_request() -> ApprovalRequest:
 
 
 async def at_level(handle: WorkflowHandle, level: int) -> None:
+    """Wait until the request waits at ``level`` with that level's escalation timer running.
+
+    The timer starts after the level's notification activity; moving the clock before that
+    would skip the activity's own timeouts instead.
+    """
     async def check() -> bool:
         pending = await handle.query(MultiLevelApproval.pending)
-        return pending.level == level and pending.status == "pending" and pending.deadline is not None
+        if not (pending.level == level and pending.status == "pending" and pending.deadline is not None):
+            return False
+        timers = [e async for e in handle.fetch_history_events() if e.event_type.name == "TIMER_STARTED"]
+        return len(timers) == level
 
     await eventually(check)
 
