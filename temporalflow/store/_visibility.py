@@ -1,8 +1,8 @@
 """Visibility: the search-attribute index, and list/count queries in Temporal's list-filter syntax.
 
 A parsed query (``temporalflow.core.visibility``) becomes a Django ``Q`` over ``WorkflowRun``:
-standard attributes are run-row columns; a custom attribute is an ``EXISTS`` over its rows of
-``SearchAttributeValue`` (one indexed typed column per type). Every value is an ORM lookup
+standard attributes are run-row columns; a custom attribute is ``id IN (SELECT run_id ...)`` over
+its rows of ``SearchAttributeValue`` (one indexed typed column per type). Every value is an ORM lookup
 argument, i.e. a bound parameter: no query text ever reaches SQL.
 
 Semantics of custom attributes: a comparison (``=``, ``>``, ``IN``, ``BETWEEN``,
@@ -28,7 +28,7 @@ from datetime import UTC
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, Exists, ExpressionWrapper, F, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, ExpressionWrapper, F, FloatField, OuterRef, Q, QuerySet, Subquery
 from django.db.models import lookups as L
 
 from temporalflow.conf import settings
@@ -137,19 +137,26 @@ def _value_lookup(attr: Attribute, op: str, values: tuple[Any, ...]) -> dict[str
 
 
 def _custom(cond: Condition, namespace: str, negate: bool) -> Q:
+    # ``id IN (SELECT run_id ... WHERE namespace, name, value ...)``, not a correlated EXISTS: the
+    # subquery is one range of the attribute's partial (namespace, name, value) index, then runs are
+    # found by primary key; a correlated EXISTS made SQLite scan every run and probe each.
     from temporalflow.models import SearchAttributeValue
 
     attr = cond.attribute
-    rows = SearchAttributeValue.objects.filter(run=OuterRef("pk"), namespace=namespace, name=attr.name)
+    rows = SearchAttributeValue.objects.filter(namespace=namespace, name=attr.name)
+
+    def runs_in(qs: QuerySet[Any]) -> Q:
+        return Q(id__in=Subquery(qs.values("run_id")))
+
     if cond.op == "isnull":
-        has = Q(Exists(rows))
+        has = runs_in(rows)
         return ~has if cond.values[0] else has
     lookup = _value_lookup(attr, cond.op, cond.values)
     if not negate:
-        return Q(Exists(rows.filter(**lookup)))
+        return runs_in(rows.filter(**lookup))
     if attr.kind == "keyword_list":  # set, and none of its keywords matches
-        return Q(Exists(rows)) & ~Q(Exists(rows.filter(**lookup)))
-    return Q(Exists(rows.exclude(**lookup)))  # one row per scalar attribute: set, with another value
+        return runs_in(rows) & ~runs_in(rows.filter(**lookup))
+    return runs_in(rows.exclude(**lookup))  # one row per scalar attribute: set, with another value
 
 
 def filter_q(node: Node | None, namespace: str) -> Q:
