@@ -35,7 +35,7 @@ async def test_a_temporalio_application_runs_unchanged(temporalio: Any, client: 
 
     shop = temporalio
     tq = new_task_queue()
-    async with Worker(client, task_queue=tq, workflows=[shop.Cart],
+    async with Worker(client, task_queue=tq, workflows=[shop.Cart, shop.Receipt],
                       activities=[shop.reserve, shop.charge, shop.price]):
         ok = await client.start_workflow(shop.Cart.run, "ada", id=wf_id(), task_queue=tq)
         with pytest.raises(WorkflowUpdateFailedError):
@@ -46,7 +46,7 @@ async def test_a_temporalio_application_runs_unchanged(temporalio: Any, client: 
         assert await ok.execute_update(shop.Cart.checkout) == "ada checks out 2 lines"
         result = await ok.result()
         assert result["reserved"] == ["reserved 2 x apple", "reserved 1 x pear"]
-        assert result["receipt"] == "charged 5.00"
+        assert result["receipt"] == "receipt for ada: reserved 2 x apple; reserved 1 x pear; charged 5.00"
 
         declined = await client.start_workflow(shop.Cart.run, "bob", id=wf_id(), task_queue=tq)
         await declined.signal(shop.Cart.add, shop.Item("caviar", 2))
@@ -69,7 +69,8 @@ async def test_temporalio_module_paths_resolve(temporalio: Any) -> None:
 
     for module, names in {
         temporalio.workflow: ["defn", "run", "init", "signal", "query", "update", "execute_activity",
-                              "start_activity", "execute_local_activity", "wait_condition", "continue_as_new",
+                              "start_activity", "execute_local_activity", "execute_child_workflow", "start_child_workflow",
+                              "get_external_workflow_handle", "wait", "as_completed", "wait_condition", "continue_as_new",
                               "patched", "deprecate_patch", "info", "now", "uuid4", "random", "logger", "memo",
                               "ActivityCancellationType", "ParentClosePolicy", "unsafe", "all_handlers_finished"],
         temporalio.activity: ["defn", "info", "heartbeat", "is_cancelled", "wait_for_cancelled"],
@@ -78,7 +79,7 @@ async def test_temporalio_module_paths_resolve(temporalio: Any) -> None:
         temporalio.common: ["RetryPolicy", "WorkflowIDReusePolicy", "WorkflowIDConflictPolicy"],
         temporalio.exceptions: ["ApplicationError", "ActivityError", "CancelledError", "TerminatedError",
                                 "TimeoutError", "TimeoutType", "WorkflowAlreadyStartedError", "FailureError",
-                                "RetryState"],
+                                "RetryState", "ChildWorkflowError"],
         temporalio.worker: ["Worker", "Replayer"],
         temporalio.testing: ["WorkflowEnvironment", "ActivityEnvironment"],
         temporalio.converter: ["DataConverter", "PayloadConverter", "PayloadCodec"],

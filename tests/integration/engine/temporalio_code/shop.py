@@ -48,6 +48,13 @@ async def price(sku: str) -> float:
 
 
 @workflow.defn
+class Receipt:
+    @workflow.run
+    async def run(self, customer: str, lines: list[str]) -> str:
+        return f"receipt for {customer}: {'; '.join(lines)}"
+
+
+@workflow.defn
 class Cart:
     @workflow.init
     def __init__(self, customer: str) -> None:
@@ -94,5 +101,8 @@ class Cart:
         except ActivityError as err:
             assert isinstance(err.cause, ApplicationError)
             return {"customer": customer, "declined": err.cause.type, "details": list(err.cause.details)}
+        receipt = await workflow.execute_child_workflow(
+            Receipt.run, args=[customer, [*reserved, receipt]], id=f"{workflow.info().workflow_id}-receipt",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON)
         return {"customer": customer, "reserved": reserved, "receipt": receipt,
                 "at": workflow.now().isoformat(), "id": str(workflow.uuid4())[:8]}
