@@ -69,8 +69,9 @@ async def test_temporalio_module_paths_resolve(temporalio: Any) -> None:
 
     for module, names in {
         temporalio.workflow: ["defn", "run", "init", "signal", "query", "update", "execute_activity",
-                              "start_activity", "execute_local_activity", "execute_child_workflow", "start_child_workflow",
-                              "get_external_workflow_handle", "wait", "as_completed", "wait_condition", "continue_as_new",
+                              "start_activity", "execute_local_activity", "execute_child_workflow",
+                              "start_child_workflow", "get_external_workflow_handle", "wait", "as_completed",
+                              "wait_condition", "continue_as_new",
                               "patched", "deprecate_patch", "info", "now", "uuid4", "random", "logger", "memo",
                               "ActivityCancellationType", "ParentClosePolicy", "unsafe", "all_handlers_finished"],
         temporalio.activity: ["defn", "info", "heartbeat", "is_cancelled", "wait_for_cancelled"],
