@@ -216,14 +216,19 @@ class _ChildrenMixin(_StoreBase):
             self._schedule_run_closed(cur, run, now)  # type: ignore[attr-defined]  # (store/_schedules.py)
 
     def _apply_parent_close_policies(self, cur: Any, run: dict[str, Any], now: float) -> None:
+        # The links are read without locks and each is deleted only once its child's run is
+        # locked: a child closing at the same moment holds its own run and deletes its link
+        # (its report), so taking the links first would have the two transactions wait on
+        # each other (link row vs child row).
         cur.execute(
-            f"DELETE FROM {CHILD} WHERE parent_id = %s RETURNING namespace, workflow_id, first_run_id, "
-            "parent_close_policy",
+            f"SELECT id, namespace, workflow_id, first_run_id, parent_close_policy FROM {CHILD} "
+            "WHERE parent_id = %s",
             [run["id"]],
         )
-        links = sorted(cur.fetchall(), key=lambda r: (r[1], r[2]))
-        for ns, workflow_id, first_run_id, policy in links:
-            if int(policy) == 2:  # ABANDON
+        links = sorted(cur.fetchall(), key=lambda r: (r[2], r[3]))
+        for link_id, ns, workflow_id, first_run_id, policy in links:
+            if int(policy) == 2:  # ABANDON: the child goes on alone
+                cur.execute(f"DELETE FROM {CHILD} WHERE id = %s", [link_id])
                 continue
             cur.execute(
                 f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE namespace = %s AND workflow_id = %s "
@@ -231,8 +236,9 @@ class _ChildrenMixin(_StoreBase):
                 [ns, workflow_id, first_run_id],
             )
             child = _row(cur)
+            cur.execute(f"DELETE FROM {CHILD} WHERE id = %s", [link_id])
             if child is None:
-                continue  # closed meanwhile: its report finds no parent waiting
+                continue  # closed meanwhile: its report finds the parent closed
             if int(policy) == 3:  # REQUEST_CANCEL
                 if child["cancel_requested"]:
                     continue
