@@ -74,9 +74,11 @@ ASGI_APPLICATION = "project.asgi.application"
 
 # The run socket follows runs through the store's wake-ups and needs no channel layer; one is
 # configured for other consumers: in-memory (one process) by default, Redis across processes.
+# redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis' blocking receive
+# (BZPOPMIN, 5 s): an idle socket's receive then fails with "Timeout reading". A longer read timeout fixes it.
 CHANNEL_LAYERS = (
     {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                 "CONFIG": {"hosts": [os.environ["REDIS_URL"]]}}}
+                 "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}]}}}
     if os.environ.get("REDIS_URL")
     else {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 )
