@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 from temporalflow.core.definitions import build_activity_definition
 from temporalflow.core.info import ActivityInfo as Info
@@ -30,6 +30,7 @@ __all__ = [
     "is_worker_shutdown",
     "logger",
     "payload_converter",
+    "raise_complete_async",
     "wait_for_cancelled",
     "wait_for_cancelled_sync",
     "wait_for_worker_shutdown",
@@ -116,6 +117,21 @@ def in_activity() -> bool:
 def info() -> Info:
     """Information about the running activity attempt."""
     return _context().info
+
+
+class _CompleteAsyncError(BaseException):
+    """Raised by :func:`raise_complete_async`: the worker leaves the attempt open (temporalio's name)."""
+
+
+def raise_complete_async() -> NoReturn:
+    """Raise an error that says the activity will be completed asynchronously.
+
+    The worker frees the attempt's slot without completing it; the activity's timeouts keep
+    running. Complete it later with ``client.get_async_activity_handle(task_token=info().task_token)``
+    (or the workflow, run and activity ids) and ``complete()``, ``fail()``, ``report_cancellation()``;
+    ``heartbeat()`` on the handle keeps a heartbeat timeout from firing.
+    """
+    raise _CompleteAsyncError()
 
 
 def heartbeat(*details: Any) -> None:

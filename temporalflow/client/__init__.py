@@ -1,5 +1,11 @@
 """Start and drive workflows: ``Client`` (async), ``SyncClient``, and ``RemoteClient`` (over the REST API)."""
 
+from temporalflow.client._async_activity import (
+    AsyncActivityCancelledError,
+    AsyncActivityHandle,
+    AsyncActivityIDReference,
+    SyncAsyncActivityHandle,
+)
 from temporalflow.client._client import Client, WorkflowHandle, WorkflowUpdateHandle
 from temporalflow.client._errors import (
     WorkflowContinuedAsNewError,
@@ -63,6 +69,10 @@ from temporalflow.client._visibility import WorkflowExecutionAsyncIterator
 from temporalflow.client._with_start import WithStartWorkflowOperation
 
 __all__ = [
+    "AsyncActivityCancelledError",
+    "AsyncActivityHandle",
+    "AsyncActivityIDReference",
+    "SyncAsyncActivityHandle",
     "WithStartWorkflowOperation",
     "Schedule",
     "ScheduleAction",

@@ -11,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from temporalflow.client._async_activity import AsyncActivityHandle, activity_reference
 from temporalflow.client._codec import CALLER_LOOP
 from temporalflow.client._errors import WorkflowQueryRejectedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalflow.client._ops import (
@@ -205,6 +206,21 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
         return self.get_workflow_handle(
             workflow_id, run_id=run_id, first_execution_run_id=first_execution_run_id, result_type=hint
         )
+
+    def get_async_activity_handle(
+        self,
+        *,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        activity_id: str | None = None,
+        task_token: bytes | None = None,
+    ) -> AsyncActivityHandle:
+        """A handle to complete an activity that called ``activity.raise_complete_async()``.
+
+        Either ``task_token`` (``activity.info().task_token``) or ``workflow_id`` and
+        ``activity_id`` (``run_id`` optional: the latest run) name the activity.
+        """
+        return AsyncActivityHandle(self, activity_reference(workflow_id, run_id, activity_id, task_token))
 
     # --- plumbing -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from temporalflow.client._async_activity import SyncAsyncActivityHandle, activity_reference
 from temporalflow.client._errors import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalflow.client._ops import (
     MISSING,
@@ -110,6 +111,16 @@ class SyncClient(SyncScheduleClientMixin, SyncVisibilityClientMixin, SyncUpdateW
         """A typed handle: the result is decoded with the run method's return type."""
         _, hint = workflow_type_and_hint(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=hint)
+
+    def get_async_activity_handle(self, *, workflow_id: str | None = None, run_id: str | None = None,
+                                  activity_id: str | None = None,
+                                  task_token: bytes | None = None) -> SyncAsyncActivityHandle:
+        """A handle to complete an activity that called ``activity.raise_complete_async()``.
+
+        Either ``task_token`` (``activity.info().task_token``) or ``workflow_id`` and
+        ``activity_id`` (``run_id`` optional: the latest run) name the activity.
+        """
+        return SyncAsyncActivityHandle(self, activity_reference(workflow_id, run_id, activity_id, task_token))
 
 
 class SyncWorkflowHandle(HandleBase):

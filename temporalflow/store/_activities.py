@@ -267,6 +267,14 @@ class _ActivitiesMixin(_HistoryWrites):
             ))
         return found
 
+    def started_activity_token(self, run_pk: int, activity_id: str) -> str | None:
+        """The task token of the run's started attempt of ``activity_id`` (async completion by ids)."""
+        cur = self._cursor()
+        cur.execute(f"SELECT scheduled_event_id, lease_token FROM {ACTIVITY} "
+                    "WHERE run_id = %s AND activity_id = %s AND state = 2", [run_pk, activity_id])
+        row = cur.fetchone()
+        return None if row is None else f"{run_pk}:{int(row[0])}:{row[1]}"
+
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
         """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""
         run_pk, sched, lease = _parse_token(token)

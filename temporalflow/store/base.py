@@ -468,6 +468,9 @@ class Store(Protocol):
     def heartbeat_activity(self, token: str, details: PayloadsJSON | None) -> HeartbeatResult:
         """Record details and extend the heartbeat deadline; ``StaleTask`` if not current."""
 
+    def started_activity_token(self, run_pk: int, activity_id: str) -> str | None:
+        """The task token of the run's started attempt of ``activity_id`` (None: none is started)."""
+
     def complete_activity_task(
         self, token: str, result: PayloadsJSON, identity: str = "", claim_workflow_task: bool = False
     ) -> WorkflowTaskLease | None:

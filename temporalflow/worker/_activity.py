@@ -229,6 +229,14 @@ class ActivityRunner:
                 raise ApplicationError(
                     f"result of activity {lease.activity_type} is {size} bytes, over the payload size limit of "
                     f"{self.payload_size_limit} bytes", type="PayloadSizeError", non_retryable=True)
+        except activity_api._CompleteAsyncError:
+            # activity.raise_complete_async(): the attempt stays started (its timeouts keep running) and is
+            # completed through an AsyncActivityHandle; the slot is freed. A pending heartbeat still goes out.
+            metrics.activity_executed(lease, time.perf_counter() - t0)
+            logger.debug("Activity %s (%s) will be completed asynchronously", lease.activity_id,
+                         lease.activity_type, extra=_log_extra(lease))
+            await self._flush_heartbeat(attempt)
+            return
         except BaseException as err:  # noqa: BLE001 - every outcome is reported
             if not isinstance(err, asyncio.CancelledError | CancelledError):
                 metrics.activity_executed(lease, time.perf_counter() - t0)
