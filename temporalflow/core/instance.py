@@ -200,6 +200,11 @@ class WorkflowInstance(ChildWorkflowsMixin, DeterministicEventLoop):
             known = sorted(n for n in self._query_handlers if n is not None)
             msg = f"Query handler for '{name}' expected but not found, known queries: [{' '.join(known)}]"
             return None, self._to_failure(ApplicationError(msg, type="QueryNotFound", non_retryable=True))
+        if self._object is None:
+            # The run closed (terminated, timed out) before its first workflow task ran:
+            # there is no workflow object whose state a handler could read.
+            msg = f"Cannot query workflow: it closed before its first workflow task ran (query '{name}')"
+            return None, self._to_failure(ApplicationError(msg, type="QueryFailed", non_retryable=True))
         prev = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         self._in_read_only = True

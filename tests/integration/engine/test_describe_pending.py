@@ -12,7 +12,7 @@ from temporalflow.common import RetryPolicy
 from temporalflow.exceptions import ApplicationError
 from tests.helpers import assert_eventually_async
 
-from .conftest import running_worker, wf_id
+from .conftest import new_task_queue, running_worker, wf_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -48,3 +48,28 @@ async def test_a_retrying_activity_is_pending_with_its_attempt_and_last_failure(
         assert info.last_failure["message"] == f"attempt 1 of {key} failed"
         await handle.terminate(reason="test over")
     assert (await handle.describe()).raw_description.pending_activities == []
+
+
+@workflow.defn
+class NeverRan:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @workflow.query
+    def seen_so_far(self) -> list[str]:
+        return self.seen
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_querying_a_run_terminated_before_its_first_task_is_a_clear_error(client: Client) -> None:
+    from temporalflow.client import WorkflowQueryFailedError
+
+    key, queue = wf_id(), new_task_queue()
+    handle = await client.start_workflow(NeverRan.run, id=key, task_queue=queue)  # no worker polls it yet
+    await handle.terminate(reason="never needed")
+    async with running_worker(client, [NeverRan], task_queue=queue):
+        with pytest.raises(WorkflowQueryFailedError, match="closed before its first workflow task ran"):
+            await handle.query(NeverRan.seen_so_far)
