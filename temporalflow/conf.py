@@ -96,6 +96,9 @@ class Settings:
     Channels run socket use it, so payloads stored through its codec (encrypted, compressed)
     are read back decoded there. See docs/data-conversion.md."""
 
+    _checked: Any = None  # the TEMPORALFLOW dict last validated (engine hot paths read settings often)
+    _known: frozenset[str] | None = None
+
     @classmethod
     def known_keys(cls) -> list[str]:
         """Every key ``TEMPORALFLOW`` may contain."""
@@ -104,14 +107,20 @@ class Settings:
     def user_settings(self) -> dict[str, Any]:
         """The project's ``TEMPORALFLOW`` dict, validated for unknown keys."""
         user = getattr(django_settings, "TEMPORALFLOW", None) or {}
+        if user is Settings._checked:
+            return user  # validated already (override_settings installs a new dict, checked anew)
         if not isinstance(user, dict):
             raise ImproperlyConfigured("settings.TEMPORALFLOW must be a dict")
-        unknown = set(user) - set(self.known_keys())
+        if Settings._known is None:
+            Settings._known = frozenset(self.known_keys())
+        unknown = set(user) - Settings._known
         if unknown:
             raise ImproperlyConfigured(
                 f"Unknown key(s) in settings.TEMPORALFLOW: {', '.join(sorted(unknown))}. "
                 f"Known keys: {', '.join(self.known_keys())}."
             )
+        if user:
+            Settings._checked = user
         return user
 
     def __getattribute__(self, name: str) -> Any:

@@ -16,11 +16,27 @@ The store writes portable SQL (``UPDATE ... RETURNING``, partial indexes,
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 NOTIFY_CHANNEL = "temporalflow"
-"""The one PostgreSQL channel; the payload is the logical channel name."""
+"""Prefix of the PostgreSQL channels; the payload is the logical channel name."""
+
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def pg_channel(channel: str) -> str:
+    """The PostgreSQL channel that carries wake-ups for a logical channel.
+
+    One per kind (the part before the first ``:``): ``wft:ns:queue`` travels on
+    ``temporalflow_wft``, ``closed:42`` on ``temporalflow_closed``. A process
+    LISTENs only to the kinds it waits for, so a worker is not woken by every
+    history change and a client not by every task. Names that are not a plain
+    lowercase word share ``temporalflow``.
+    """
+    kind = channel.split(":", 1)[0]
+    return f"{NOTIFY_CHANNEL}_{kind}" if _KIND.fullmatch(kind) else NOTIFY_CHANNEL
 
 
 class Dialect:
@@ -94,8 +110,8 @@ class PostgresDialect(Dialect):
         # One statement for all channels of this write; PostgreSQL itself drops
         # duplicate (channel, payload) pairs within a transaction.
         cursor.execute(
-            "SELECT pg_notify(%s, c) FROM unnest(%s::text[]) AS c",
-            [NOTIFY_CHANNEL, list(channels)],
+            "SELECT pg_notify(k, c) FROM unnest(%s::text[], %s::text[]) AS x(k, c)",
+            [[pg_channel(c) for c in channels], list(channels)],
         )
 
 

@@ -6,11 +6,15 @@ Three pieces:
   worker threads while waiters are asyncio tasks on some loop, so the hub is
   thread-safe and delivers with ``loop.call_soon_threadsafe``. Writes publish to
   it from ``transaction.on_commit`` (waiters only ever see committed work).
-- On PostgreSQL the writing transaction also runs ``pg_notify('temporalflow',
-  channel)`` (delivered by PostgreSQL at commit), and one LISTEN task per process
-  and database alias (psycopg ``AsyncConnection``) feeds received channel names
-  into the hub. It reconnects with backoff after a drop and then wakes every
-  subscriber once, since notifications may have been missed meanwhile.
+- On PostgreSQL the writing transaction also runs ``pg_notify`` (delivered by
+  PostgreSQL at commit) on one PostgreSQL channel per kind of logical channel
+  (``temporalflow_wft`` for ``wft:…``, see ``pg_channel``), and one LISTEN task
+  per process and database alias (psycopg ``AsyncConnection``) feeds received
+  channel names into the hub. It LISTENs only to the kinds this process has
+  subscribed to, adding one when a subscriber of a new kind first waits, so a
+  worker is not woken by every history change nor a client by every task. It
+  reconnects with backoff after a drop and then wakes every subscriber once,
+  since notifications may have been missed meanwhile.
 - Without LISTEN (SQLite), ``Subscription.wait()`` returns True after
   ``POLL_INTERVAL`` at most, so writes by other processes are seen by polling.
 
@@ -29,7 +33,7 @@ from typing import Any
 from django.db import connections, transaction
 
 from temporalflow.conf import settings
-from temporalflow.store._dialects import NOTIFY_CHANNEL, Dialect
+from temporalflow.store._dialects import Dialect, pg_channel
 
 __all__ = ["Hub", "LocalSubscription", "hub", "publish", "subscribe", "close"]
 
@@ -77,7 +81,7 @@ class LocalSubscription:
             event.clear()
         listening = False
         if self._alias is not None:
-            listening = self._hub.ensure_listener(self._alias)
+            listening = self._hub.ensure_listener(self._alias, self.channel)
         poll = None if listening else self._poll_interval
         limit = timeout
         polled = False
@@ -113,6 +117,8 @@ class Hub:
         self._lock = threading.Lock()
         self._subs: dict[str, set[LocalSubscription]] = {}
         self._listeners: dict[str, _Listener] = {}
+        # PostgreSQL channels some subscriber has waited on; it only grows (a handful of kinds).
+        self._wanted: set[str] = set()
 
     def subscribe(
         self, channel: str, alias: str | None = None, poll_interval: float | None = None
@@ -142,19 +148,38 @@ class Hub:
         for sub in targets:
             sub._wake()
 
-    def wake_all(self) -> None:
-        """Wake every subscriber (after a LISTEN reconnect, notifications may be lost)."""
+    def wake_all(self, pg_channels: set[str] | None = None) -> None:
+        """Wake every subscriber, or those whose channels travel on ``pg_channels``.
+
+        After a LISTEN reconnect (or a newly added LISTEN) notifications may have been missed.
+        """
         with self._lock:
-            targets = [s for subs in self._subs.values() for s in subs]
+            targets = [s for channel, subs in self._subs.items()
+                       if pg_channels is None or pg_channel(channel) in pg_channels for s in subs]
         for sub in targets:
             sub._wake()
 
-    def ensure_listener(self, alias: str) -> bool:
-        """Start (once per alias and event loop) the LISTEN task; True if it is listening now."""
+    def wanted(self) -> set[str]:
+        """The PostgreSQL channels this process's subscribers wait on (a copy)."""
+        with self._lock:
+            return set(self._wanted)
+
+    def ensure_listener(self, alias: str, channel: str | None = None) -> bool:
+        """Start (once per alias and event loop) the LISTEN task; True if it is listening now.
+
+        With ``channel``, the task also LISTENs to that channel's kind, and True means
+        it does already.
+        """
         if connections[alias].vendor != "postgresql":
             return False
         loop = asyncio.get_running_loop()
         with self._lock:
+            if channel is not None:
+                pgc = pg_channel(channel)
+                if pgc not in self._wanted:
+                    self._wanted.add(pgc)
+                    for listener in self._listeners.values():
+                        listener.want_more()
             listener = self._listeners.get(alias)
             # One LISTEN session per process feeds the hub, which wakes subscribers on every
             # loop; it lives on the latest loop that subscribed (a finished loop's task never
@@ -166,10 +191,10 @@ class Hub:
                 self._listeners[alias] = listener
                 listener.start()
         # Until LISTEN is in place (or while it reconnects) subscribers poll.
-        return listener.ready.is_set()
+        return listener.ready.is_set() and (channel is None or pg_channel(channel) in listener.listening)
 
     def listener_ready(self, alias: str) -> asyncio.Event | None:
-        """An event set once the alias's LISTEN connection is established (tests, diagnostics)."""
+        """An event set while the alias's LISTEN connection listens to every wanted kind (tests, diagnostics)."""
         with self._lock:
             listener = self._listeners.get(alias)
         return listener.ready if listener is not None else None
@@ -199,8 +224,28 @@ class _Listener:
         self.alias = alias
         self.loop = loop
         self.ready = asyncio.Event()
+        self.listening: set[str] = set()
         self.task: asyncio.Task[None] | None = None
         self._conn: Any = None
+        self._more = asyncio.Event()  # set (on our loop) when the hub wants a channel we do not LISTEN to
+
+    def want_more(self) -> None:
+        """From any thread: the hub wants another channel; LISTEN to it soon."""
+        def flag() -> None:
+            self.ready.clear()
+            self._more.set()
+
+        try:
+            on_our_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_our_loop = False
+        if on_our_loop:
+            flag()  # at once: whoever reads ``ready`` next must not see the old state
+            return
+        try:
+            self.loop.call_soon_threadsafe(flag)
+        except RuntimeError:  # the loop is closed; a new listener will be made
+            pass
 
     def alive_on(self, loop: asyncio.AbstractEventLoop) -> bool:
         return self.loop is loop and self.serving()
@@ -242,14 +287,18 @@ class _Listener:
             try:
                 conn = await psycopg.AsyncConnection.connect(autocommit=True, **self._conninfo())
                 self._conn = conn
+                # Notifications psycopg itself reads (while a LISTEN runs) come this way.
+                conn.add_notify_handler(lambda note: self.hub.publish((note.payload,)))
                 async with conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    backoff = 0.1
-                    self.ready.set()
-                    # Anything published before LISTEN was in place is lost to us.
-                    self.hub.wake_all()
-                    async for note in conn.notifies():
-                        self.hub.publish((note.payload,))
+                    first = True
+                    while True:
+                        added = await self._listen_wanted(conn)
+                        if first or added:
+                            backoff = 0.1
+                            # Anything published before LISTEN was in place is lost to us.
+                            self.hub.wake_all(None if first else added)
+                            first = False
+                        await self._pump(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost or refused: retry with backoff
@@ -257,8 +306,54 @@ class _Listener:
                     "LISTEN connection for %r lost (%s); reconnecting in %.1fs", self.alias, exc, backoff
                 )
             self.ready.clear()
+            self.listening = set()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def _listen_wanted(self, conn: Any) -> set[str]:
+        """LISTEN to the wanted channels not listened to yet; the ones added."""
+        self._more.clear()
+        added = self.hub.wanted() - self.listening
+        for name in sorted(added):  # names come from pg_channel: plain lowercase words
+            await conn.execute(f"LISTEN {name}")
+        self.listening |= added
+        self.ready.set()
+        return added
+
+    async def _pump(self, conn: Any) -> None:
+        """Feed notifications to the hub until the hub wants another channel; raise if the connection fails.
+
+        The socket is read straight from the event loop (``add_reader``), so stopping to
+        send another LISTEN cancels nothing; notifications psycopg reads meanwhile (during
+        that LISTEN) reach the hub through the connection's notify handler.
+        """
+        loop = asyncio.get_running_loop()
+        pgconn = conn.pgconn
+        encoding = conn.info.encoding
+        fd = pgconn.socket
+        broken: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+            except Exception as exc:  # noqa: BLE001 - the server went away: the caller reconnects
+                loop.remove_reader(fd)
+                if not broken.done():
+                    broken.set_exception(exc)
+                return
+            while (note := pgconn.notifies()) is not None:
+                self.hub.publish((note.extra.decode(encoding, "replace"),))
+
+        more = asyncio.ensure_future(self._more.wait())
+        loop.add_reader(fd, readable)
+        try:
+            readable()  # whatever arrived before the reader was in place
+            await asyncio.wait({broken, more}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(fd)
+            more.cancel()
+        if broken.done():
+            broken.result()
 
     def discard(self) -> None:
         """Stop listening from any thread: cancel the task and close the session now.

@@ -110,7 +110,7 @@ async def test_postgres_listen_sees_notify_from_other_connection(no_polling, que
     params = connection.get_connection_params()
     conninfo = {k: params[k] for k in ("dbname", "user", "host", "port") if params.get(k)}
     async with await psycopg.AsyncConnection.connect(autocommit=True, **conninfo) as conn:
-        await conn.execute("SELECT pg_notify('temporalflow', %s)", [f"act:default:{queue}"])
+        await conn.execute("SELECT pg_notify('temporalflow_act', %s)", [f"act:default:{queue}"])
     assert await sub.wait(5) is True
     sub.close()
 
@@ -148,6 +148,54 @@ async def test_postgres_listener_reconnects_and_wakes_everyone(no_polling, queue
     while await sub.wait(0.05):
         pass
     async with await psycopg.AsyncConnection.connect(autocommit=True, **conninfo) as conn:
-        await conn.execute("SELECT pg_notify('temporalflow', %s)", [f"act:default:{queue}"])
+        await conn.execute("SELECT pg_notify('temporalflow_act', %s)", [f"act:default:{queue}"])
     assert await sub.wait(5) is True
     sub.close()
+
+
+async def test_postgres_listens_only_to_the_kinds_waited_on(queue):
+    """A process LISTENs per kind of channel, adding a kind to the same session when first waited on."""
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL only")
+    hub = notify.Hub()  # a hub of its own: the process-wide one remembers other tests' kinds
+
+    async def settle(sub: notify.LocalSubscription) -> None:
+        await sub.wait(0.01)
+        ready = hub.listener_ready("default")
+        assert ready is not None
+        await asyncio.wait_for(ready.wait(), 10)
+        while await sub.wait(0.05):
+            pass
+
+    acts = hub.subscribe(f"act:default:{queue}", alias="default", poll_interval=60.0)
+    answers = hub.subscribe("queryans:12345", alias="default", poll_interval=60.0)
+    try:
+        await settle(acts)
+        listener = hub._listeners["default"]
+        assert listener.listening == {"temporalflow_act"}
+        pid = listener._conn.info.backend_pid
+        await settle(answers)
+        assert listener.listening == {"temporalflow_act", "temporalflow_queryans"}
+        assert hub._listeners["default"]._conn.info.backend_pid == pid  # the same session
+
+        def write() -> None:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_notify('temporalflow_queryans', 'queryans:12345')")
+
+        await in_thread(write)
+        assert await answers.wait(5) is True
+        assert await acts.wait(0.2) is False
+    finally:
+        acts.close()
+        answers.close()
+        await hub.aclose()
+
+
+def test_pg_channel_per_kind():
+    from temporalflow.store._dialects import pg_channel
+
+    assert pg_channel("wft:default:q") == "temporalflow_wft"
+    assert pg_channel("closed:42") == "temporalflow_closed"
+    assert pg_channel("timers") == "temporalflow_timers"
+    assert pg_channel("Weird Kind:1") == "temporalflow"
+    assert pg_channel("x" * 60) == "temporalflow"
