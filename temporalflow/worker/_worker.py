@@ -30,18 +30,32 @@ logger = logging.getLogger("temporalflow.worker")
 
 
 class _Slots:
-    """A counter of free execution slots with a wake-up when one frees."""
+    """A counter of free execution slots with a wake-up when one frees.
+
+    Slots are given back on the loop; they may be taken from a database thread too
+    (eager activities of an inline activation), hence the mutex.
+    """
 
     def __init__(self, size: int) -> None:
         self.free = size
         self.freed = asyncio.Event()
+        self._mutex = threading.Lock()
 
     def take(self, n: int = 1) -> None:
-        self.free -= n
+        with self._mutex:
+            self.free -= n
+
+    def take_up_to(self, n: int) -> int:
+        """Take as many of ``n`` slots as are free; how many were taken."""
+        with self._mutex:
+            taken = max(0, min(n, self.free))
+            self.free -= taken
+            return taken
 
     def give(self, n: int = 1) -> None:
         if n:
-            self.free += n
+            with self._mutex:
+                self.free += n
             self.freed.set()
 
 
@@ -369,9 +383,7 @@ class Worker:
     def _reserve_eager(self, wanted: int) -> int:
         if self._activities is None or self._stopping:
             return 0
-        n = max(0, min(wanted, self._act_slots.free))
-        self._act_slots.take(n)
-        return n
+        return self._act_slots.take_up_to(wanted)
 
     def _eager_started(self, leases: list[sb.ActivityTaskLease], reserved: int) -> None:
         self._act_slots.give(reserved - len(leases))
