@@ -78,15 +78,20 @@ async def workload_a(ctx: Ctx, n: int = 1000) -> dict[str, float]:
 
 
 async def workload_b(ctx: Ctx, n: int = 100) -> dict[str, float]:
-    """B: n sequential start -> result round trips."""
+    """B: n sequential start -> result round trips, and the CPU each one takes (worker, client, PostgreSQL)."""
+    assert ctx.worker is not None
     lat = []
+    w0, c0, p0 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
     for i in range(n):
         t = now()
         handle = await ctx.client.start_workflow(HelloWorkflow.run, "bench", id=f"{ctx.tag}-b-{i}",
                                                  task_queue=ctx.queue)
         await handle.result()
         lat.append((now() - t) * 1000)
-    return {"B.p50": percentile(lat, 50), "B.p99": percentile(lat, 99)}
+    w1, c1, p1 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
+    worker_ms, client_ms, pg_ms = ((w1 - w0) * 1000 / n, (c1 - c0) * 1000 / n, postgres_cpu_delta(p0, p1) * 1000 / n)
+    return {"B.p50": percentile(lat, 50), "B.p99": percentile(lat, 99), "B.cpu_worker": worker_ms,
+            "B.cpu_client": client_ms, "B.cpu_pg": pg_ms, "B.cpu_total": worker_ms + client_ms + pg_ms}
 
 
 async def workload_c(ctx: Ctx, n: int = 200, steps: int = 10) -> dict[str, float]:

@@ -144,6 +144,8 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
         """Start a workflow run and return its handle (``WorkflowAlreadyStartedError`` per policy)."""
         wf_type, hint = workflow_type_and_hint(workflow)
         values = args_list(arg, args)
+        # Taken before the start commits: a result() right after can wait before it reads.
+        mark = self._ops.store.wakeup_mark("closed:") if request_id is None and start_signal is None else None
         started = await self._run(
             self._ops.start,
             wf_type,
@@ -165,10 +167,13 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
             request_id=request_id,
         )
         run_id = started.run_id
-        return WorkflowHandle(
+        handle = WorkflowHandle(
             self, id, run_id=None, result_run_id=run_id, first_execution_run_id=run_id, result_type=result_type or hint,
             result_run_pk=started.run_pk,
         )
+        if started.started and mark is not None:
+            handle._started_mark = mark  # a run this call created: it cannot have closed before the mark
+        return handle
 
     async def execute_workflow(self, workflow: Callable[..., Any] | str, arg: Any = MISSING, **kwargs: Any) -> Any:
         """Start a workflow and wait for its result."""
@@ -252,11 +257,18 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
             self._ops.store.recover_connection()
             raise
 
-    async def _wait(self, channel: str, check: Callable[[], Any], timeout: float | None) -> Any:
-        """Poll ``check`` (in a thread) until it returns non-None, waking on ``channel``."""
+    async def _wait(self, channel: str, check: Callable[[], Any], timeout: float | None, since: Any = None) -> Any:
+        """Poll ``check`` (in a thread) until it returns non-None, waking on ``channel``.
+
+        With ``since`` (a wake-up mark taken before the change awaited could happen), the
+        first look waits for a wake-up instead of reading the store: the subscription is
+        already notified if the channel was published since the mark.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        sub = self._ops.store.subscribe(channel)
+        sub = self._ops.store.subscribe(channel, since=since)
         try:
+            if since is not None:
+                await sub.wait(1.0 if timeout is None else min(timeout, 1.0))
             while True:
                 value = await self._run(check)
                 if value is not None:
@@ -280,6 +292,7 @@ class WorkflowHandle(HandleBase):
                          first_execution_run_id=first_execution_run_id, result_type=result_type,
                          result_run_pk=result_run_pk)
         self._client = client
+        self._started_mark: Any = None  # set by start_workflow for a run it created (see Client._wait)
 
     async def result(self, *, follow_runs: bool = True, rpc_timeout: timedelta | None = None) -> Any:
         """Wait for the run to close; return its result or raise ``WorkflowFailureError``."""
@@ -288,9 +301,13 @@ class WorkflowHandle(HandleBase):
         timeout = seconds(rpc_timeout)
         while True:
             pk = self._known_pk(run_id)
+            since = None
+            if pk is not None and run_id == self._result_run_id:
+                since, self._started_mark = self._started_mark, None  # good for the first wait only
             if pk is None:
                 pk = (await self._client._run(ops.describe_run, self._id, run_id)).pk
-            event = await self._client._wait(f"closed:{pk}", lambda pk=pk: ops.store.close_event(pk), timeout)
+            event = await self._client._wait(f"closed:{pk}", lambda pk=pk: ops.store.close_event(pk), timeout,
+                                             since=since)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = await self._client._convert(ops.outcome, event, self._result_type, follow_runs)

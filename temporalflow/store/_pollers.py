@@ -79,6 +79,10 @@ class _PollersMixin(_StoreBase):
         """Close this thread's connection (worker threads call it before they exit)."""
         connections[self.alias].close()
 
-    def subscribe(self, channel: str) -> notify.LocalSubscription:
+    def subscribe(self, channel: str, since: notify.Mark | None = None) -> notify.LocalSubscription:
         """Wake-ups for a logical channel (see ``store.base.Store.subscribe``)."""
-        return notify.subscribe(channel, alias=self.alias)
+        return notify.subscribe(channel, alias=self.alias, since=since)
+
+    def wakeup_mark(self, channel: str) -> notify.Mark | None:
+        """A mark to subscribe ``since`` (see ``store.base.Store.wakeup_mark``)."""
+        return notify.mark(channel, alias=self.alias)

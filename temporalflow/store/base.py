@@ -545,12 +545,20 @@ class Store(Protocol):
 
     # --- wake-ups ----------------------------------------------------------
 
-    def subscribe(self, channel: str) -> Subscription:
+    def subscribe(self, channel: str, since: Any = None) -> Subscription:
         """Wake-ups for a logical channel.
 
         ``wft:{ns}:{queue}``, ``act:{ns}:{queue}``, ``query:{ns}:{queue}``, ``timers``, ``run:{run_pk}`` (any
         change of the run), ``closed:{run_pk}`` (the run closed; what ``result()`` waits for),
-        ``queryans:{query_id}``.
+        ``queryans:{query_id}``. With ``since`` (a :meth:`wakeup_mark`), the subscription starts
+        notified when the channel may have been published since the mark.
+        """
+
+    def wakeup_mark(self, channel: str) -> Any:
+        """A mark taken before a write, to subscribe to ``channel`` ``since`` it after the write.
+
+        None when notifications on that channel could be missed (no LISTEN session for its
+        kind yet, SQLite): the waiter must then read the store before its first wait.
         """
 
     # --- schedules (temporalflow.store._schedules; errors in temporalflow.store.schedule_types) ----

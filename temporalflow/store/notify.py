@@ -25,17 +25,29 @@ wake-up is always allowed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 
 from temporalflow.conf import settings
 from temporalflow.store._dialects import Dialect, pg_channel
 
-__all__ = ["Hub", "LocalSubscription", "hub", "publish", "subscribe", "close"]
+__all__ = ["Hub", "LocalSubscription", "Mark", "hub", "publish", "subscribe", "mark", "close"]
+
+RECENT = 4096
+"""How many recently published channels the hub remembers (see :meth:`Hub.mark`)."""
+
+
+class Mark(NamedTuple):
+    """A point in a hub's wake-ups, taken while its LISTEN session listened (see :meth:`Hub.mark`)."""
+
+    seq: int
+    listener: Any
+    epoch: int
 
 logger = logging.getLogger("temporalflow.store.notify")
 
@@ -119,19 +131,52 @@ class Hub:
         self._listeners: dict[str, _Listener] = {}
         # PostgreSQL channels some subscriber has waited on; it only grows (a handful of kinds).
         self._wanted: set[str] = set()
+        # The last RECENT channels published, with the publish's number (see mark()).
+        self._seq = 0
+        self._recent: collections.OrderedDict[str, int] = collections.OrderedDict()
 
     def subscribe(
-        self, channel: str, alias: str | None = None, poll_interval: float | None = None
+        self, channel: str, alias: str | None = None, poll_interval: float | None = None,
+        since: Mark | None = None,
     ) -> LocalSubscription:
         """Subscribe to ``channel``.
 
         With ``alias`` on PostgreSQL, cross-process notifications arrive via
-        LISTEN; otherwise ``poll_interval`` bounds each wait.
+        LISTEN; otherwise ``poll_interval`` bounds each wait. With ``since`` (a
+        :meth:`mark`), the subscription starts notified if ``channel`` may have been
+        published since the mark, so its first ``wait()`` returns at once.
         """
         sub = LocalSubscription(self, channel, alias, poll_interval)
         with self._lock:
             self._subs.setdefault(channel, set()).add(sub)
+            if since is not None and self._maybe_published(channel, alias, since):
+                sub._pending = True
         return sub
+
+    def mark(self, alias: str, channel: str) -> Mark | None:
+        """A mark to subscribe ``since`` later, or None if wake-ups of ``channel`` could be missed.
+
+        Taken before a write whose outcome one will wait for (``result()`` after a start):
+        a subscription made after the write with ``since=mark`` is notified of anything
+        published on its channel after the mark, so the waiter can wait first instead of
+        reading the store first. None unless this alias's LISTEN session already listens
+        to the channel's kind.
+        """
+        with self._lock:
+            listener = self._listeners.get(alias)
+            if (listener is None or not listener.ready.is_set() or not listener.serving()
+                    or pg_channel(channel) not in listener.listening):
+                return None
+            return Mark(self._seq, listener, listener.epoch)
+
+    def _maybe_published(self, channel: str, alias: str | None, since: Mark) -> bool:
+        # With the lock held. Anything that may have lost a notification since the mark counts.
+        listener = self._listeners.get(alias) if alias is not None else None
+        if listener is not since.listener or listener.epoch != since.epoch or not listener.ready.is_set():
+            return True
+        if self._seq - since.seq >= RECENT:
+            return True  # more has been published since than is remembered
+        return self._recent.get(channel, -1) > since.seq
 
     def _remove(self, sub: LocalSubscription) -> None:
         with self._lock:
@@ -144,6 +189,13 @@ class Hub:
     def publish(self, channels: Iterable[str]) -> None:
         """Wake every subscriber of ``channels`` (thread-safe)."""
         with self._lock:
+            self._seq += 1
+            recent = self._recent
+            for c in channels:
+                recent[c] = self._seq
+                recent.move_to_end(c)
+            while len(recent) > RECENT:
+                recent.popitem(last=False)
             targets = [s for c in set(channels) for s in self._subs.get(c, ())]
         for sub in targets:
             sub._wake()
@@ -225,6 +277,7 @@ class _Listener:
         self.loop = loop
         self.ready = asyncio.Event()
         self.listening: set[str] = set()
+        self.epoch = 0  # one more on every connection (notifications may be lost in between)
         self.task: asyncio.Task[None] | None = None
         self._conn: Any = None
         self._more = asyncio.Event()  # set (on our loop) when the hub wants a channel we do not LISTEN to
@@ -289,6 +342,7 @@ class _Listener:
                 self._conn = conn
                 # Notifications psycopg itself reads (while a LISTEN runs) come this way.
                 conn.add_notify_handler(lambda note: self.hub.publish((note.payload,)))
+                self.epoch += 1
                 async with conn:
                     first = True
                     while True:
@@ -410,10 +464,15 @@ def publish(alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str]) 
     transaction.on_commit(lambda: hub.publish(unique), using=alias)
 
 
-def subscribe(channel: str, alias: str | None = None) -> LocalSubscription:
-    """Subscribe to a logical channel on ``alias`` (defaults to ``DATABASE_ALIAS``)."""
+def subscribe(channel: str, alias: str | None = None, since: Mark | None = None) -> LocalSubscription:
+    """Subscribe to a logical channel on ``alias`` (defaults to ``DATABASE_ALIAS``); see :meth:`Hub.subscribe`."""
     alias = alias or settings.DATABASE_ALIAS
-    return hub.subscribe(channel, alias=alias, poll_interval=settings.POLL_INTERVAL)
+    return hub.subscribe(channel, alias=alias, poll_interval=settings.POLL_INTERVAL, since=since)
+
+
+def mark(channel: str, alias: str | None = None) -> Mark | None:
+    """A mark of the process's wake-ups on ``alias`` (see :meth:`Hub.mark`)."""
+    return hub.mark(alias or settings.DATABASE_ALIAS, channel)
 
 
 def close() -> None:

@@ -199,3 +199,78 @@ def test_pg_channel_per_kind():
     assert pg_channel("timers") == "temporalflow_timers"
     assert pg_channel("Weird Kind:1") == "temporalflow"
     assert pg_channel("x" * 60) == "temporalflow"
+
+
+class _FakeListener:
+    """Stands in for a LISTEN session that listens to ``closed:`` (the hub only reads its state)."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.ready.set()
+        self.listening = {"temporalflow_closed"}
+        self.epoch = 1
+
+    def serving(self) -> bool:
+        return True
+
+    def alive_on(self, loop: Any) -> bool:
+        return True
+
+    def want_more(self) -> None:
+        pass
+
+
+async def test_a_subscription_since_a_mark_knows_what_was_published_after_it():
+    hub = notify.Hub()
+    listener = _FakeListener()
+    hub._listeners["default"] = listener  # type: ignore[assignment]
+    hub._wanted.add("temporalflow_closed")
+    hub.publish(["closed:4"])  # before the mark: not news
+    mark = hub.mark("default", "closed:")
+    assert mark is not None
+    assert hub.mark("default", "queryans:1") is None  # a kind nobody listens to: no mark
+    hub.publish(["closed:5", "run:5"])
+    published = hub.subscribe("closed:5", alias="default", poll_interval=60.0, since=mark)
+    quiet = hub.subscribe("closed:6", alias="default", poll_interval=60.0, since=mark)
+    old = hub.subscribe("closed:4", alias="default", poll_interval=60.0, since=mark)
+    assert await published.wait(0) is True
+    assert await quiet.wait(0) is False
+    assert await old.wait(0) is False
+    # A reconnect since the mark may have lost notifications: a new subscription looks at once.
+    listener.epoch += 1
+    assert await hub.subscribe("closed:7", alias="default", poll_interval=60.0, since=mark).wait(0) is True
+    listener.epoch -= 1
+    # So does one after more publishes than the hub remembers.
+    for i in range(notify.RECENT):
+        hub.publish([f"run:{i}"])
+    assert await hub.subscribe("closed:8", alias="default", poll_interval=60.0, since=mark).wait(0) is True
+
+
+async def test_result_right_after_start_sees_a_close_that_came_first(no_polling, queue):
+    """result() waits before it reads after a start; a run that closed in between is still seen at once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("marks need a LISTEN session (PostgreSQL)")
+    from temporalflow.client import Client, WorkflowFailureError
+
+    client = await Client.connect()
+    store = client.store
+    warm = await client.start_workflow("Nothing", id="warm-" + queue, task_queue=queue)
+    waiting = asyncio.ensure_future(warm.result())  # its wait makes the process LISTEN to closed:
+    while client.store.wakeup_mark("closed:") is None:
+        await asyncio.sleep(0.01)
+    await in_thread(lambda: store.terminate("default", "warm-" + queue, None, "warm-up", None, ""))
+    with pytest.raises(WorkflowFailureError):  # terminated; only the LISTEN on closed: matters here
+        await waiting
+    handle = await client.start_workflow("Nothing", id="quick-" + queue, task_queue=queue)
+    assert handle._started_mark is not None
+    await in_thread(lambda: store.terminate("default", "quick-" + queue, None, "done quickly", None, ""))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    try:
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        assert loop.time() - t0 < 0.5  # the mark made the first wait return at once, no 1 s re-check
+    finally:
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(connections.close_all, thread_sensitive=True)()  # the client's thread
