@@ -131,9 +131,11 @@ class Hub:
         self._listeners: dict[str, _Listener] = {}
         # PostgreSQL channels some subscriber has waited on; it only grows (a handful of kinds).
         self._wanted: set[str] = set()
-        # The last RECENT channels published, with the publish's number (see mark()).
+        # The last RECENT channels published of the kinds someone took a mark for, with the
+        # publish's number (see mark()); a worker, which takes none, keeps nothing.
         self._seq = 0
         self._recent: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._marked: set[str] = set()
 
     def subscribe(
         self, channel: str, alias: str | None = None, poll_interval: float | None = None,
@@ -162,11 +164,17 @@ class Hub:
         reading the store first. None unless this alias's LISTEN session already listens
         to the channel's kind.
         """
+        pgc = pg_channel(channel)
         with self._lock:
             listener = self._listeners.get(alias)
             if (listener is None or not listener.ready.is_set() or not listener.serving()
-                    or pg_channel(channel) not in listener.listening):
+                    or pgc not in listener.listening):
                 return None
+            if pgc not in self._marked:
+                # Publishes of this kind are remembered from now on; the seq below is later
+                # than any publish the hub did not remember.
+                self._marked.add(pgc)
+                self._seq += 1
             return Mark(self._seq, listener, listener.epoch)
 
     def _maybe_published(self, channel: str, alias: str | None, since: Mark) -> bool:
@@ -190,12 +198,14 @@ class Hub:
         """Wake every subscriber of ``channels`` (thread-safe)."""
         with self._lock:
             self._seq += 1
-            recent = self._recent
-            for c in channels:
-                recent[c] = self._seq
-                recent.move_to_end(c)
-            while len(recent) > RECENT:
-                recent.popitem(last=False)
+            if self._marked:
+                recent = self._recent
+                for c in channels:
+                    if pg_channel(c) in self._marked:
+                        recent[c] = self._seq
+                        recent.move_to_end(c)
+                while len(recent) > RECENT:
+                    recent.popitem(last=False)
             targets = [s for c in set(channels) for s in self._subs.get(c, ())]
         for sub in targets:
             sub._wake()

@@ -129,7 +129,7 @@ class RunLock:
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._held = False
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[None]] | None = None  # made on the first wait
 
     def locked(self) -> bool:
         """True while someone holds it (or it is being handed to a waiter)."""
@@ -150,6 +150,8 @@ class RunLock:
                 self._held = True
                 return
             fut = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = collections.deque()
             self._waiters.append(fut)
         try:
             await fut
