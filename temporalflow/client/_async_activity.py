@@ -145,19 +145,10 @@ class AsyncActivityOps:
             raise RPCError(_NOT_FOUND, RPCStatusCode.NOT_FOUND, b"") from None
 
 
-class AsyncActivityHandle:
-    """Completes, fails, heartbeats or cancels an activity that called ``activity.raise_complete_async()``.
-
-    Get one with ``Client.get_async_activity_handle(task_token=...)`` or
-    ``(workflow_id=..., run_id=..., activity_id=...)``.
-
-    Args:
-        client: The async client.
-        id_or_token: The task token or the ids.
-    """
+class _ActivityHandleBase:
+    """What both async activity handles share: the reference they were made from, and its operations."""
 
     def __init__(self, client: Any, id_or_token: bytes | AsyncActivityIDReference) -> None:
-        self._client = client
         self._id_or_token = id_or_token
         self._impl = AsyncActivityOps(client._ops, id_or_token)
 
@@ -170,6 +161,22 @@ class AsyncActivityHandle:
     def id_reference(self) -> AsyncActivityIDReference | None:
         """The ids, when the handle was made from them."""
         return self._id_or_token if isinstance(self._id_or_token, AsyncActivityIDReference) else None
+
+
+class AsyncActivityHandle(_ActivityHandleBase):
+    """Completes, fails, heartbeats or cancels an activity that called ``activity.raise_complete_async()``.
+
+    Get one with ``Client.get_async_activity_handle(task_token=...)`` or
+    ``(workflow_id=..., run_id=..., activity_id=...)``.
+
+    Args:
+        client: The async client.
+        id_or_token: The task token or the ids.
+    """
+
+    def __init__(self, client: Any, id_or_token: bytes | AsyncActivityIDReference) -> None:
+        super().__init__(client, id_or_token)
+        self._client = client
 
     async def heartbeat(self, *details: Any, **_rpc: Any) -> None:
         """Heartbeat with ``details``; raises AsyncActivityCancelledError when cancellation was requested."""
@@ -188,27 +195,13 @@ class AsyncActivityHandle:
         await self._client._run(self._impl.report_cancellation, details)
 
 
-class SyncAsyncActivityHandle:
+class SyncAsyncActivityHandle(_ActivityHandleBase):
     """:class:`AsyncActivityHandle` for ``SyncClient``: the same methods, called synchronously.
 
     Args:
         client: The sync client.
         id_or_token: The task token or the ids.
     """
-
-    def __init__(self, client: Any, id_or_token: bytes | AsyncActivityIDReference) -> None:
-        self._id_or_token = id_or_token
-        self._impl = AsyncActivityOps(client._ops, id_or_token)
-
-    @property
-    def task_token(self) -> bytes | None:
-        """The task token, when the handle was made from one."""
-        return self._id_or_token if isinstance(self._id_or_token, bytes) else None
-
-    @property
-    def id_reference(self) -> AsyncActivityIDReference | None:
-        """The ids, when the handle was made from them."""
-        return self._id_or_token if isinstance(self._id_or_token, AsyncActivityIDReference) else None
 
     def heartbeat(self, *details: Any, **_rpc: Any) -> None:
         """Heartbeat with ``details``; raises AsyncActivityCancelledError when cancellation was requested."""

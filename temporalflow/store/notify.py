@@ -235,9 +235,9 @@ class Hub:
         if connections[alias].vendor != "postgresql":
             return False
         loop = asyncio.get_running_loop()
+        pgc = pg_channel(channel) if channel is not None else None
         with self._lock:
-            if channel is not None:
-                pgc = pg_channel(channel)
+            if pgc is not None:
                 if pgc not in self._wanted:
                     self._wanted.add(pgc)
                     for listener in self._listeners.values():
@@ -253,7 +253,7 @@ class Hub:
                 self._listeners[alias] = listener
                 listener.start()
         # Until LISTEN is in place (or while it reconnects) subscribers poll.
-        return listener.ready.is_set() and (channel is None or pg_channel(channel) in listener.listening)
+        return listener.ready.is_set() and (pgc is None or pgc in listener.listening)
 
     def listener_ready(self, alias: str) -> asyncio.Event | None:
         """An event set while the alias's LISTEN connection listens to every wanted kind (tests, diagnostics)."""

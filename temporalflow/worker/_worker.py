@@ -24,7 +24,8 @@ from temporalflow.conf import settings
 from temporalflow.store import base as sb
 from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
 from temporalflow.worker._local_activity import LocalActivityRunner
-from temporalflow.worker._workflow import RunCache, WorkflowRegistry, WorkflowTaskRunner
+from temporalflow.worker._run_state import RunCache
+from temporalflow.worker._workflow import WorkflowRegistry, WorkflowTaskRunner
 
 logger = logging.getLogger("temporalflow.worker")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import copy
 import dataclasses
 import logging
@@ -28,6 +27,7 @@ from temporalflow.core.payload_visitor import decode_events, visit_commands, vis
 from temporalflow.exceptions import ApplicationError
 from temporalflow.store import base as sb
 from temporalflow.worker._local_activity import LocalActivityRunner
+from temporalflow.worker._run_state import RunCache, RunLock
 
 logger = logging.getLogger("temporalflow.worker")
 
@@ -69,116 +69,6 @@ class WorkflowRegistry:
                 type="NotFoundError",
             )
         return defn
-
-
-class RunCache:
-    """LRU of live run drivers (``max_cached_workflows``)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: collections.OrderedDict[str, RunDriver] = collections.OrderedDict()
-        self._mutex = threading.Lock()  # the loop and database threads (inline activations) both use it
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, run_id: str) -> RunDriver | None:
-        """The cached driver, marking it most recently used."""
-        with self._mutex:
-            driver = self._items.get(run_id)
-            if driver is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._items.move_to_end(run_id)
-            return driver
-
-    def put(self, run_id: str, driver: RunDriver) -> None:
-        """Keep ``driver``, evicting the least recently used beyond ``size``."""
-        if self.size <= 0:
-            return
-        with self._mutex:
-            self._items[run_id] = driver
-            self._items.move_to_end(run_id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def known_event_id(self, run_id: str) -> int:
-        """The last event id the cached run has seen (0 if not cached); safe from any thread."""
-        driver = self._items.get(run_id)  # a plain read: no LRU move from a database thread
-        return driver.last_event_id if driver is not None else 0
-
-    def evict(self, run_id: str) -> None:
-        """Forget a run (its next task replays from history)."""
-        with self._mutex:
-            self._items.pop(run_id, None)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class RunLock:
-    """One run's lock: awaited on the worker's loop, or tried (never waited for) from a database thread.
-
-    An inline activation runs in the database thread of the transaction that claimed its
-    task, so it must be able to take the run without the loop; everything that waits for
-    the lock, and every release, happens on the loop.
-    """
-
-    __slots__ = ("_held", "_mutex", "_waiters")
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-        self._waiters: collections.deque[asyncio.Future[None]] | None = None  # made on the first wait
-
-    def locked(self) -> bool:
-        """True while someone holds it (or it is being handed to a waiter)."""
-        return self._held
-
-    def try_acquire(self) -> bool:
-        """Take it if free (any thread); never waits."""
-        with self._mutex:
-            if self._held:
-                return False
-            self._held = True
-            return True
-
-    async def acquire(self) -> None:
-        """Take it, waiting on the loop if it is held."""
-        with self._mutex:
-            if not self._held:
-                self._held = True
-                return
-            fut = asyncio.get_running_loop().create_future()
-            if self._waiters is None:
-                self._waiters = collections.deque()
-            self._waiters.append(fut)
-        try:
-            await fut
-        except BaseException:
-            with self._mutex:
-                handed = fut not in self._waiters
-                if not handed:
-                    self._waiters.remove(fut)
-            if handed:  # it was handed to us as we were cancelled: pass it on
-                self.release()
-            raise
-
-    def release(self) -> None:
-        """Give it up (on the loop): the first waiter, if any, holds it next."""
-        with self._mutex:
-            while self._waiters:
-                fut = self._waiters.popleft()
-                if not fut.done():
-                    fut.set_result(None)
-                    return
-            self._held = False
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.release()
 
 
 @dataclass(slots=True)
@@ -509,16 +399,9 @@ class WorkflowTaskRunner:
             except BaseException:
                 self.cache.evict(lease.run_id)  # a stale cache: the usual path replays
                 raise
-            if completion.failure is not None or _has_local(completion):
-                # Reported (or run) once the transaction committed: never inside it.
-                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
-                kept = True
-                return None
-            reserved = self._reserve_eager(lease, completion)
-            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
+            stored = self._keep_inline(lease, driver, completion)
             kept = True
-            return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
-                                             sticky=self.cache.size > 0, eager_activity_slots=reserved)
+            return stored
         except Exception:
             return None
         finally:
@@ -526,6 +409,22 @@ class WorkflowTaskRunner:
                 loop = self.loop
                 assert loop is not None
                 loop.call_soon_threadsafe(lock.release)  # releases happen on the loop
+
+    def _keep_inline(
+        self, lease: sb.WorkflowTaskLease, driver: RunDriver, completion: jobs.Completion,
+    ) -> sb.WorkflowTaskCompletion | None:
+        """Keep an inline activation's outcome for :meth:`settle`; what to store in the transaction, or None.
+
+        A failure is reported, and local activities run, once the transaction committed:
+        never inside it (None leaves the started task to :meth:`settle`).
+        """
+        if completion.failure is not None or _has_local(completion):
+            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
+            return None
+        reserved = self._reserve_eager(lease, completion)
+        self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
+        return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
+                                         sticky=self.cache.size > 0, eager_activity_slots=reserved)
 
     async def _prepare_all(self, leases: list[sb.WorkflowTaskLease]) -> list[sb.WorkflowTaskCompletion | None]:
         return list(await asyncio.gather(*(self._prepare_inline(lease) for lease in leases)))
@@ -548,26 +447,12 @@ class WorkflowTaskRunner:
             except BaseException:
                 self.cache.evict(lease.run_id)  # a stale cache (or cancellation): the usual path replays
                 raise
-            if completion.failure is not None:
-                # Reported once the activity's result (and the started task) are committed.
-                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
-                kept = True
-                return None
-            if _has_local(completion):
-                # Never run activities inside the store's transaction: settle() runs them.
-                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
-                kept = True
-                return None
-            completion = await self._encode_completion(lease, completion)
-            if completion.failure is not None:  # the codec refused: reported after the commit, as above
-                self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
-                kept = True
-                return None
-            reserved = self._reserve_eager(lease, completion)
-            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
+            if completion.failure is None and not _has_local(completion):
+                # (a codec that refuses makes it a failure, reported after the commit too)
+                completion = await self._encode_completion(lease, completion)
+            stored = self._keep_inline(lease, driver, completion)
             kept = True
-            return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
-                                             sticky=self.cache.size > 0, eager_activity_slots=reserved)
+            return stored
         except Exception:
             return None
         finally:
