@@ -69,7 +69,10 @@ class Settings:
     WORKER_IDLE_IN_TRANSACTION_TIMEOUT: float = 10.0
     """PostgreSQL ``idle_in_transaction_session_timeout`` (seconds) of worker connections: a
     frozen worker (SIGSTOP, a VM pause) holding a run's row lock is cut off after this long
-    instead of blocking the run until it wakes. The engine's own transactions take milliseconds."""
+    instead of blocking the run until it wakes. A worker frozen in the middle of a pipelined
+    transaction (its session still counts as active) is ended by another worker's timer loop
+    after as long again. The engine's own transactions take milliseconds. Worker connections
+    are named ``temporalflow-worker pid=N`` (before any ``application_name`` the project sets)."""
 
     WORKER_METRICS_PORT: int | None = None
     """Port on which every ``manage.py runworker`` serves Prometheus metrics at ``/metrics``

@@ -543,6 +543,12 @@ class Store(Protocol):
     def recover_connection(self) -> None:
         """After an error, replace the calling thread's connection if it is broken."""
 
+    def end_frozen_worker_sessions(self, older_than: float) -> list[int] | None:
+        """End other workers' database sessions frozen inside a transaction for over ``older_than`` s.
+
+        Returns the ended sessions' ids; None when the backend cannot have such sessions.
+        """
+
     # --- wake-ups ----------------------------------------------------------
 
     def subscribe(self, channel: str, since: Any = None) -> Subscription:

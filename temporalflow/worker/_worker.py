@@ -223,6 +223,7 @@ class Worker:
                 self._run_activity), name="temporalflow-activity-poller"))
         if self._run_timers:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="temporalflow-timers"))
+            self._loops.append(asyncio.create_task(self._frozen_session_loop(), name="temporalflow-frozen-sessions"))
         self._loops.append(asyncio.create_task(self._poller_registry_loop(), name="temporalflow-pollers"))
         metrics.register_worker(id(self), self._namespace, self._task_queue, self._metrics_snapshot)
         logger.info("Worker %s polling task queue %r (namespace %r)", self._identity, self._task_queue,
@@ -413,6 +414,36 @@ class Worker:
                     await sub.wait(delay)
         finally:
             sub.close()
+
+    async def _frozen_session_loop(self) -> None:
+        """Free the row locks of workers frozen inside a transaction (see ``end_frozen_worker_sessions``).
+
+        It runs on a thread and connection of its own: the sweeps and reports that such a
+        lock holds up may be waiting on every DB thread.
+        """
+        limit = float(settings.WORKER_IDLE_IN_TRANSACTION_TIMEOUT)
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="temporalflow-frozen-sessions",
+            initializer=self._store.mark_worker_thread)
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping:
+                try:
+                    ended = await loop.run_in_executor(
+                        executor, self._in_db_thread, self._store.end_frozen_worker_sessions, (limit,))
+                except Exception:
+                    logger.warning("could not look for frozen worker sessions", exc_info=True)
+                    ended = []
+                if ended is None:
+                    return  # this database has none
+                for pid in ended:
+                    logger.warning("Ended database session %s: a worker left it inside a transaction, not "
+                                   "responding, for over %.0fs (frozen or paused); its locks are free", pid, limit)
+                await asyncio.sleep(limit / 2)
+        finally:
+            # Closed before the worker counts as stopped, so no session outlives it.
+            await asyncio.wrap_future(executor.submit(self._store.close_thread_connections))
+            executor.shutdown(wait=False)
 
     async def _poller_registry_loop(self) -> None:
         while not self._stopping:

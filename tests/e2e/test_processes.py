@@ -207,10 +207,9 @@ def test_zombie_worker_completion_is_rejected_after_another_worker_took_over(wor
     zombie.send_signal(signal.SIGSTOP)  # frozen mid-activity: its heartbeats stop, its lease expires
     try:
         workers.spawn()
-        # The takeover normally follows the 1 s heartbeat timeout (about 10 s in all). Once in a
-        # fresh-clone CI run it did not come within 60 s (not reproduced in later runs); the wait
-        # also allows for the activity's 60 s start-to-close backstop. See docs/status.md: a
-        # worker frozen between sending a statement and the pipeline's Sync keeps its row locks.
+        # The takeover normally follows the 1 s heartbeat timeout. If the zombie froze between
+        # sending a statement and the pipeline's Sync, it holds row locks until the new worker
+        # ends its session (WORKER_IDLE_IN_TRANSACTION_TIMEOUT, 10 s, and up to half that again).
         assert handle.result(timeout=120) == "slow-done"
         before = [(e.event_id, e.event_type) for e in handle.fetch_history().events]
     finally:

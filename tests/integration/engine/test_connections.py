@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections, transaction
 
 from temporalflow import activity, workflow
 from temporalflow.client import Client
 from temporalflow.store import get_store
+from temporalflow.store._base_sql import RUN
+from tests.helpers import assert_eventually_async
 
 from .conftest import running_worker, wf_id
 
@@ -81,3 +85,94 @@ async def test_worker_recovers_after_its_sessions_are_killed(client: Client) -> 
         result = await client.execute_workflow(EchoWorkflow.run, "after", id=wf_id(), task_queue=w.task_queue,
                                                rpc_timeout=timedelta(seconds=30))
         assert result == "after"
+
+
+def _application_name_in_worker_thread() -> str:
+    out: list[str] = []
+
+    def run() -> None:
+        get_store().mark_worker_thread()
+        with connections["default"].cursor() as cur:
+            cur.execute("SHOW application_name")
+            out.append(cur.fetchone()[0])
+        connections["default"].close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return out[0]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_worker_connections_name_their_process() -> None:
+    assert _application_name_in_worker_thread() == f"temporalflow-worker pid={os.getpid()}"
+
+
+@workflow.defn
+class NapWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(0.5)
+        return "woke"
+
+
+def _freeze_holding_run_lock(workflow_id: str, application_name: str) -> Any:
+    """A session that, like a worker frozen mid-pipeline, holds the run's row lock and never sends Sync."""
+    import psycopg
+
+    keep = {"dbname", "user", "password", "host", "port"}
+    params = {k: v for k, v in connection.get_connection_params().items() if k in keep and v not in (None, "")}
+    raw = psycopg.connect(**params, application_name=application_name, autocommit=True)
+    raw.frozen_pipeline = raw.pipeline()  # kept: leaving the block would send the Sync
+    raw.frozen_pipeline.__enter__()
+    raw.execute("BEGIN")
+    raw.execute(f"SELECT id FROM {RUN} WHERE workflow_id = %s FOR UPDATE", [workflow_id])
+    raw.execute("SELECT pg_sleep(0)")  # flushed like the statement before it, still no Sync
+    return raw
+
+
+def _wait_until_locked(workflow_id: str) -> None:
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '50ms'")
+            for _ in range(200):
+                try:
+                    with transaction.atomic():
+                        cur.execute(f"SELECT id FROM {RUN} WHERE workflow_id = %s FOR UPDATE", [workflow_id])
+                except OperationalError:
+                    return  # the frozen session holds it
+            raise AssertionError("the frozen session never took the run's lock")
+    finally:
+        connection.close()  # this helper thread's own session must not outlive the test
+
+
+async def _timer_started(handle: Any) -> bool:
+    history = await handle.fetch_history()
+    return any(e.event_type == "TimerStarted" for e in history.events)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+async def test_a_worker_frozen_inside_a_transaction_loses_its_session_and_the_run_goes_on(
+    client: Client, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.TEMPORALFLOW = {"WORKER_IDLE_IN_TRANSACTION_TIMEOUT": 1.0}
+    import psycopg
+
+    freeze = sync_to_async(_freeze_holding_run_lock, thread_sensitive=False)
+    async with running_worker(client, [NapWorkflow]) as w:
+        handle = await client.start_workflow(NapWorkflow.run, id=wf_id(), task_queue=w.task_queue)
+        await assert_eventually_async(lambda: _timer_started(handle), timeout=10)
+        frozen = await freeze(handle.id, "temporalflow-worker pid=0")
+        # A session of another application stuck the same way is not the worker's to end.
+        bystander = await freeze("no-such-workflow", "someone-else")
+        try:
+            await sync_to_async(_wait_until_locked, thread_sensitive=False)(handle.id)
+            # The timer's sweep waits on the frozen lock until the session is ended.
+            assert await handle.result(rpc_timeout=timedelta(seconds=30)) == "woke"
+            assert "not responding" in caplog.text
+            with pytest.raises(psycopg.OperationalError):
+                frozen.execute("SELECT 1").fetchone()
+            assert bystander.execute("SELECT 1").fetchone() == (1,)  # still there, answered on Sync
+        finally:
+            frozen.close()
+            bystander.close()
