@@ -81,17 +81,51 @@ async def workload_b(ctx: Ctx, n: int = 100) -> dict[str, float]:
     """B: n sequential start -> result round trips, and the CPU each one takes (worker, client, PostgreSQL)."""
     assert ctx.worker is not None
     lat = []
+    stamps: list[tuple[str, float, float]] = []  # workflow id, wall clock before start, after result
     w0, c0, p0 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
     for i in range(n):
-        t = now()
+        t, wall = now(), time.time()
         handle = await ctx.client.start_workflow(HelloWorkflow.run, "bench", id=f"{ctx.tag}-b-{i}",
                                                  task_queue=ctx.queue)
         await handle.result()
         lat.append((now() - t) * 1000)
+        stamps.append((handle.id, wall, time.time()))
     w1, c1, p1 = cpu_seconds(ctx.worker.pid), self_cpu_seconds(), postgres_ticks()
     worker_ms, client_ms, pg_ms = ((w1 - w0) * 1000 / n, (c1 - c0) * 1000 / n, postgres_cpu_delta(p0, p1) * 1000 / n)
     return {"B.p50": percentile(lat, 50), "B.p99": percentile(lat, 99), "B.cpu_worker": worker_ms,
-            "B.cpu_client": client_ms, "B.cpu_pg": pg_ms, "B.cpu_total": worker_ms + client_ms + pg_ms}
+            "B.cpu_client": client_ms, "B.cpu_pg": pg_ms, "B.cpu_total": worker_ms + client_ms + pg_ms,
+            **_b_phases(stamps)}
+
+
+def _b_phases(stamps: list[tuple[str, float, float]]) -> dict[str, float]:
+    """Medians of where one B round trip's time goes, from the events' database timestamps.
+
+    The database and this process read the same machine clock. Event times are the
+    statement times of the writing transactions: WorkflowExecutionStarted (the client's
+    insert), WorkflowTaskStarted (the worker's claim), ActivityTaskCompleted (the
+    activity's report, which also completes the workflow when handed back directly).
+    """
+    with pg_connect() as conn:
+        rows = conn.execute(
+            "SELECT r.workflow_id, e.event_type, min(e.event_time) FROM temporalflow_run r "
+            "JOIN temporalflow_event e ON e.run_id = r.id WHERE r.workflow_id = ANY(%s) AND e.event_type IN "
+            "('WorkflowExecutionStarted', 'WorkflowTaskStarted', 'ActivityTaskCompleted', "
+            "'WorkflowExecutionCompleted') GROUP BY r.workflow_id, e.event_type",
+            ([w for w, _, _ in stamps],)).fetchall()
+    at: dict[str, dict[str, float]] = {}
+    for wid, kind, ts in rows:
+        at.setdefault(wid, {})[kind] = float(ts)
+    phases: dict[str, list[float]] = {k: [] for k in ("start", "claim", "activity", "close", "result")}
+    for wid, before, after in stamps:
+        ev = at.get(wid, {})
+        if len(ev) < 4:
+            continue
+        started, claimed = ev["WorkflowExecutionStarted"], ev["WorkflowTaskStarted"]
+        done, closed = ev["ActivityTaskCompleted"], ev["WorkflowExecutionCompleted"]
+        for key, ms in (("start", started - before), ("claim", claimed - started), ("activity", done - claimed),
+                        ("close", closed - done), ("result", after - closed)):
+            phases[key].append(ms * 1000)
+    return {f"B.phase_{k}": percentile(v, 50) for k, v in phases.items() if v}
 
 
 async def workload_c(ctx: Ctx, n: int = 200, steps: int = 10) -> dict[str, float]:
