@@ -8,6 +8,7 @@ run's close or continue-as-new, and the next task when events arrived meanwhile.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -88,6 +89,30 @@ def _wft_failed(
     }
 
 
+
+CLAIM_RECENT_EVENTS = 16
+"""How many events before its WorkflowTaskStarted a PostgreSQL claim returns with each run."""
+
+
+def _recent_history(
+    recent: Any, after: int, started: tuple[Any, ...], started_text: str
+) -> list[HistoryEvent] | None:
+    """The events after ``after``: those a claim returned, plus the WorkflowTaskStarted it wrote.
+
+    None when the claim did not return all of them (or returned none, as on SQLite).
+    """
+    _, event_id, ts, etype, _ = started
+    if not recent or recent[0][0] > after + 1 or after >= event_id:
+        return None
+    events = [
+        HistoryEvent(event_id=eid, event_type=EventType(etype), event_time=etime, attributes=json.loads(attrs))
+        for eid, etype, etime, attrs in recent
+        if eid > after
+    ]
+    events.append(HistoryEvent(event_id=event_id, event_type=etype, event_time=ts, attributes=json.loads(started_text)))
+    return events
+
+
 class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
     """Claiming, completing and failing workflow tasks.
 
@@ -143,6 +168,15 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         """Claim in the current transaction: ``(lease, the run row as now written)`` pairs."""
         d = self.dialect
         now = self._now_sql()
+        # On PostgreSQL the claim brings each run's latest events along (a scalar subquery in
+        # RETURNING), so a fresh run or a sticky one a few events ahead of the worker's cache
+        # needs no second read before its activation; a run further behind is read after.
+        recent = (
+            f", (SELECT json_agg(json_build_array(e.event_id, e.event_type, e.event_time, e.attributes) "
+            f"ORDER BY e.event_id) FROM {EVENT} e WHERE e.run_id = {RUN}.id "
+            f"AND e.event_id >= {RUN}.wft_started_event_id - {int(CLAIM_RECENT_EVENTS)}) AS recent_events"
+            if history_after is not None and d.vendor == "postgresql" else ""
+        )
         sql = d.claim(
             RUN,
             where=(
@@ -157,7 +191,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 "1, "
                 f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
             ),
-            returning=f"{_RUN_COLS}, {now} AS now",
+            returning=f"{_RUN_COLS}, {now} AS now{recent}",
         )
         cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
         rows = _rows(cur)
@@ -168,17 +202,22 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         for r in rows:
             event = _wft_started(r["wft_scheduled_event_id"], identity)
             started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
-        self._insert_event_rows(cur, started)
+        texts = self._insert_event_rows(cur, started)
         updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
         self._publish(cur, [f"run:{r['id']}" for r in rows])
         history: dict[int, list[HistoryEvent]] = {}
         if history_after is not None:
             wanted: dict[int, int] = {}
-            for r in rows:
+            for r, row, text in zip(rows, started, texts, strict=True):
                 after = history_after(r["run_id"])
-                if r["wft_started_event_id"] - after <= PREFETCH_EVENTS:
+                if r["wft_started_event_id"] - after > PREFETCH_EVENTS:
+                    continue
+                events = _recent_history(r.get("recent_events"), after, row, text)
+                if events is None:
                     wanted[r["id"]] = after
-            history = self._events_after(cur, wanted)
+                else:
+                    history[r["id"]] = events
+            history.update(self._events_after(cur, wanted))
         return [
             (
                 WorkflowTaskLease(

@@ -6,6 +6,7 @@ import pytest
 
 from temporalflow.store import RunStatus, WorkflowTaskCompletion
 from temporalflow.store._base_sql import PREFETCH_EVENTS
+from temporalflow.store._workflow_tasks import CLAIM_RECENT_EVENTS
 
 from .conftest import claim_one, complete, finish, payloads, schedule, start, types
 
@@ -29,6 +30,21 @@ def test_claim_carries_history_after_what_the_worker_has(store, queue):
     (again,) = store.claim_workflow_tasks("default", queue, "w1", 10, history_after=lambda rid: 4)
     assert as_tuples(again.history) == as_tuples(store.read_history(again.run_pk, 4))
     assert res.history[0].event_id == 4
+
+
+def test_claim_carries_a_history_longer_than_the_claims_own_window(store, queue):
+    """Past the events a PostgreSQL claim returns itself (CLAIM_RECENT_EVENTS), the rest is read too."""
+    long_id = start(store, queue, "wf-long")
+    for i in range(CLAIM_RECENT_EVENTS + 5):
+        store.signal("default", "wf-long", long_id, f"s{i}", payloads(), "client")
+    start(store, queue, "wf-short")
+    leases = store.claim_workflow_tasks("default", queue, "w1", 10, history_after=lambda rid: 0)
+    assert sorted(lease.workflow_id for lease in leases) == ["wf-long", "wf-short"]
+    for lease in leases:
+        assert as_tuples(lease.history) == as_tuples(store.read_history(lease.run_pk))
+        assert lease.history[-1].event_id == lease.started_event_id
+    long_lease = next(lease for lease in leases if lease.workflow_id == "wf-long")
+    assert len(long_lease.history) == CLAIM_RECENT_EVENTS + 8
 
 
 def test_claim_without_callback_or_with_a_long_gap_carries_nothing(store, queue):
