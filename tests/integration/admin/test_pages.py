@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from temporalflow.client import SyncClient
-from temporalflow.models import ActivityTask, RunStatus, Timer, WorkflowRun
+from temporalflow.models import ActivityTask, RunStatus, TaskQueuePoller, Timer, WorkflowRun
 from tests.helpers import assert_eventually
 
 from .conftest import history_types, new_task_queue, run_of, wf_id, worker_thread
@@ -225,6 +225,8 @@ def test_task_queues_page(operator_http: HttpClient, tf_client: SyncClient) -> N
     with worker_thread([ApprovalWorkflow]) as w:
         tf_client.start_workflow(ApprovalWorkflow.run, "order-9", id=wf_id(), task_queue=w.task_queue)
         assert_eventually(lambda: ActivityTask.objects.filter(task_queue=UNSERVED_QUEUE).exists(), timeout=20)
+        # The worker records its poll from a loop of its own, which may come after its first task.
+        assert_eventually(lambda: TaskQueuePoller.objects.filter(task_queue=w.task_queue).exists(), timeout=20)
         response = operator_http.get("/admin/temporalflow/taskqueuepoller/")
     assert response.status_code == 200
     backlog = {(row["task_queue"]): row for row in response.context["backlog"]}
