@@ -28,6 +28,7 @@ ACTIVITY = "temporalflow_activity"
 TIMER = "temporalflow_timer"
 QUERY = "temporalflow_query"
 UPDATE = "temporalflow_update"
+CHILD = "temporalflow_child"
 POLLER = "temporalflow_poller"
 
 RUNNING = int(RunStatus.RUNNING)
@@ -331,13 +332,25 @@ class _StoreBase:
         return found
 
     def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
-        """Read (and on PostgreSQL lock) a run row; ``now`` comes with it."""
+        """Read (and on PostgreSQL lock) a run row; ``now`` comes with it (and ``has_children``, see there)."""
         cur.execute(
-            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now FROM {RUN} WHERE id = "
+            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now{self._has_children_sql()} FROM {RUN} WHERE id = "
             f"%s{self.dialect.lock_suffix()}",
             [run_pk],
         )
         return _row(cur)
+
+    def _has_children_sql(self) -> str:
+        """``, has_children`` for a statement that reads (and locks) run rows, on PostgreSQL; else nothing.
+
+        Whether the run has child links, read by the statement that locks the run: its
+        close then skips reading them (a round trip before the commit) when it has none.
+        Links of a run are only added by its own completions, under its lock, which a
+        completion adding one marks in the row dict. SQLite has no round trips to save.
+        """
+        if self.dialect.vendor != "postgresql":
+            return ""
+        return f", EXISTS (SELECT 1 FROM {CHILD} WHERE parent_id = {RUN}.id) AS has_children"
 
     def _find_run(
         self, cur: Any, namespace: str, workflow_id: str, run_id: str | None, lock: bool = False

@@ -32,12 +32,11 @@ from temporalflow.core.commands import (
     StartChildWorkflowExecution,
 )
 from temporalflow.core.events import EventType
-from temporalflow.store._base_sql import _RUN_COLS, RUN, RUNNING, _dumps, _loads, _row, _rows, _StoreBase
+from temporalflow.store._base_sql import _RUN_COLS, CHILD, RUN, RUNNING, _dumps, _loads, _row, _rows, _StoreBase
 from temporalflow.store.base import PendingChildInfo, RunStatus
 
 logger = logging.getLogger("temporalflow.store")
 
-CHILD = "temporalflow_child"
 OUTBOX = "temporalflow_outbox"
 
 _FAILED_LIKE = {int(RunStatus.FAILED), int(RunStatus.CANCELED), int(RunStatus.TERMINATED),
@@ -138,6 +137,7 @@ class _ChildrenMixin(_StoreBase):
         for (eid, cmd, child_run_id), started_id in zip(plan, started_ids, strict=True):
             if child_run_id is None:
                 continue
+            run["has_children"] = True  # a close later in this transaction must read the links
             ns = cmd.namespace or run["namespace"]
             self._create_run(  # type: ignore[attr-defined]
                 cur, now,
@@ -220,6 +220,8 @@ class _ChildrenMixin(_StoreBase):
         # locked: a child closing at the same moment holds its own run and deletes its link
         # (its report), so taking the links first would have the two transactions wait on
         # each other (link row vs child row).
+        if run.get("has_children") is False:
+            return
         cur.execute(
             f"SELECT id, namespace, workflow_id, first_run_id, parent_close_policy FROM {CHILD} "
             "WHERE parent_id = %s",

@@ -96,7 +96,7 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
             f"wft_state = (CASE WHEN wft_state = 0 THEN (CASE WHEN {mine} THEN 2 ELSE 1 END) ELSE wft_state END)"
             f"{extra_set} "
             f"WHERE {target_sql} AND status = {RUNNING}{extra_where} "
-            f"RETURNING {_RUN_COLS}, {now} AS now"
+            f"RETURNING {_RUN_COLS}, {now} AS now{self._has_children_sql()}"
         )
         cur.execute(sql, [*mine_params, *extra_params, *target_params])
         if also_send is not None:

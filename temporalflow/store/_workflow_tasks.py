@@ -191,7 +191,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 "1, "
                 f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
             ),
-            returning=f"{_RUN_COLS}, {now} AS now{recent}",
+            returning=f"{_RUN_COLS}, {now} AS now{recent}{self._has_children_sql()}",
         )
         cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
         rows = _rows(cur)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from temporalflow import workflow
+from temporalflow import activity, workflow
 from temporalflow.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalflow.exceptions import (
     ApplicationError,
@@ -287,6 +287,36 @@ async def test_parent_terminated_applies_the_close_policy(
         if policy == workflow.ParentClosePolicy.ABANDON:
             await client.get_workflow_handle(child_id).signal("release")
             assert await client.get_workflow_handle(child_id).result() == "released"
+
+
+@activity.defn
+async def noop_step() -> str:
+    return "stepped"
+
+
+@workflow.defn
+class ParentClosingAfterAnActivity:
+    """Starts a waiting child (TERMINATE), then runs an activity; the activity's result closes the run."""
+
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        await workflow.start_child_workflow(WaitingChild.run, False, id=child_id)
+        return await workflow.execute_activity(noop_step, start_to_close_timeout=timedelta(seconds=10))
+
+
+async def test_parent_closing_in_an_activitys_transaction_terminates_its_child(client: Client) -> None:
+    """The close comes with the activity's result (hand-back), in a transaction that began before any
+    child-link read: the links the run had are still found and their policy applied."""
+    async with running_worker(client, [*WORKFLOWS, ParentClosingAfterAnActivity], [noop_step]) as w:
+        child_id = wf_id()
+        handle = await client.start_workflow(ParentClosingAfterAnActivity.run, child_id, id=wf_id(),
+                                             task_queue=w.task_queue)
+        assert await handle.result() == "stepped"
+        assert await status_of(client, child_id) == WorkflowExecutionStatus.TERMINATED
+        events = [e.event_type for e in (await handle.fetch_history()).events]
+        # The activity's result and the close share one transaction (no task in between).
+        assert events[-4:] == ["WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted",
+                               "WorkflowExecutionCompleted"]
 
 
 async def test_parent_completing_terminates_its_child(client: Client) -> None:
