@@ -34,6 +34,12 @@ NOTES = [
     "E runs the worker with `--max-cached-workflows 6000` so all 5,000 waiting runs stay cached (default 1,000). RSS "
     "is VmRSS of the worker after a warm-up workflow vs. 1 s after every run has no pending workflow task "
     "(wft_state = 0, next_event_id ≥ 5 in temporalflow_run).",
+    "Every run starts on empty tables (TRUNCATE) and after a CHECKPOINT, so a checkpoint the previous run "
+    "triggered does not land in the middle of it.",
+    "B phases: medians over the 100 round trips of the time between the client's clock before the start, the "
+    "statement times of WorkflowExecutionStarted, of the first WorkflowTaskStarted and of ActivityTaskCompleted "
+    "(written by the activity's report, which also closes the run when it hands the next task back), and the "
+    "client's clock after `result()`.",
     "F builds the history once (LongHistoryWorkflow: 3,200 activities in parallel batches of 25) and replays it "
     "in the bench process each run.",
     "The machine has 2 cores and is shared with other engineers' test runs; PostgreSQL, worker and bench compete "
