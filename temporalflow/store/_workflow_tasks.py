@@ -89,27 +89,24 @@ def _wft_failed(
     }
 
 
-
 CLAIM_RECENT_EVENTS = 16
 """How many events before its WorkflowTaskStarted a PostgreSQL claim returns with each run."""
 
 
-def _recent_history(
-    recent: Any, after: int, started: tuple[Any, ...], started_text: str
-) -> list[HistoryEvent] | None:
+def _recent_history(recent: Any, after: int, started: tuple[Any, ...]) -> list[HistoryEvent] | None:
     """The events after ``after``: those a claim returned, plus the WorkflowTaskStarted it wrote.
 
     None when the claim did not return all of them (or returned none, as on SQLite).
     """
-    _, event_id, ts, etype, _ = started
+    _, event_id, ts, etype, attrs = started
     if not recent or recent[0][0] > after + 1 or after >= event_id:
         return None
     events = [
-        HistoryEvent(event_id=eid, event_type=EventType(etype), event_time=etime, attributes=json.loads(attrs))
-        for eid, etype, etime, attrs in recent
+        HistoryEvent(event_id=eid, event_type=EventType(etype), event_time=etime, attributes=json.loads(text))
+        for eid, etype, etime, text in recent
         if eid > after
     ]
-    events.append(HistoryEvent(event_id=event_id, event_type=etype, event_time=ts, attributes=json.loads(started_text)))
+    events.append(HistoryEvent(event_id=event_id, event_type=etype, event_time=ts, attributes=attrs))
     return events
 
 
@@ -202,17 +199,17 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         for r in rows:
             event = _wft_started(r["wft_scheduled_event_id"], identity)
             started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
-        texts = self._insert_event_rows(cur, started)
+        self._insert_event_rows(cur, started)
         updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
         self._publish(cur, [f"run:{r['id']}" for r in rows])
         history: dict[int, list[HistoryEvent]] = {}
         if history_after is not None:
             wanted: dict[int, int] = {}
-            for r, row, text in zip(rows, started, texts, strict=True):
+            for r, row in zip(rows, started, strict=True):
                 after = history_after(r["run_id"])
                 if r["wft_started_event_id"] - after > PREFETCH_EVENTS:
                     continue
-                events = _recent_history(r.get("recent_events"), after, row, text)
+                events = _recent_history(r.get("recent_events"), after, row)
                 if events is None:
                     wanted[r["id"]] = after
                 else:

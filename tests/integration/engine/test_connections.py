@@ -22,13 +22,14 @@ from .conftest import running_worker, wf_id
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
-def _setting_in_worker_thread() -> str:
+def _show_in_worker_thread(setting: str) -> str:
+    """``SHOW setting`` on a connection opened by a thread marked as a worker's."""
     out: list[str] = []
 
     def run() -> None:
         get_store().mark_worker_thread()
         with connections["default"].cursor() as cur:
-            cur.execute("SHOW idle_in_transaction_session_timeout")
+            cur.execute(f"SHOW {setting}")
             out.append(cur.fetchone()[0])
         connections["default"].close()
 
@@ -40,7 +41,7 @@ def _setting_in_worker_thread() -> str:
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_worker_connections_bound_idle_transactions() -> None:
-    assert _setting_in_worker_thread() == "10s"
+    assert _show_in_worker_thread("idle_in_transaction_session_timeout") == "10s"
 
 
 @activity.defn
@@ -87,25 +88,9 @@ async def test_worker_recovers_after_its_sessions_are_killed(client: Client) -> 
         assert result == "after"
 
 
-def _application_name_in_worker_thread() -> str:
-    out: list[str] = []
-
-    def run() -> None:
-        get_store().mark_worker_thread()
-        with connections["default"].cursor() as cur:
-            cur.execute("SHOW application_name")
-            out.append(cur.fetchone()[0])
-        connections["default"].close()
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    return out[0]
-
-
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_worker_connections_name_their_process() -> None:
-    assert _application_name_in_worker_thread() == f"temporalflow-worker pid={os.getpid()}"
+    assert _show_in_worker_thread("application_name") == f"temporalflow-worker pid={os.getpid()}"
 
 
 @workflow.defn
