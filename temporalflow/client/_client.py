@@ -257,12 +257,17 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
             self._ops.store.recover_connection()
             raise
 
-    async def _wait(self, channel: str, check: Callable[[], Any], timeout: float | None, since: Any = None) -> Any:
+    async def _wait(
+        self, channel: str, check: Callable[[], Any], timeout: float | None, since: Any = None,
+        notice: Callable[[str], Any] | None = None,
+    ) -> Any:
         """Poll ``check`` (in a thread) until it returns non-None, waking on ``channel``.
 
         With ``since`` (a wake-up mark taken before the change awaited could happen), the
         first look waits for a wake-up instead of reading the store: the subscription is
-        already notified if the channel was published since the mark.
+        already notified if the channel was published since the mark. With ``notice``, a
+        wake-up that carried a notice (committed with the change) is turned into the value
+        by ``notice(text)`` when it can be, instead of reading the store.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         sub = self._ops.store.subscribe(channel, since=since)
@@ -270,7 +275,9 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
             if since is not None:
                 await sub.wait(1.0 if timeout is None else min(timeout, 1.0))
             while True:
-                value = await self._run(check)
+                value = notice(sub.notice) if notice is not None and sub.notice is not None else None
+                if value is None:
+                    value = await self._run(check)
                 if value is not None:
                     return value
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -307,7 +314,7 @@ class WorkflowHandle(HandleBase):
             if pk is None:
                 pk = (await self._client._run(ops.describe_run, self._id, run_id)).pk
             event = await self._client._wait(f"closed:{pk}", lambda pk=pk: ops.store.close_event(pk), timeout,
-                                             since=since)
+                                             since=since, notice=ops.store.close_event_from_notice)
             if event is None:
                 raise RPCError("timed out waiting for the workflow result", RPCStatusCode.DEADLINE_EXCEEDED)
             done, value = await self._client._convert(ops.outcome, event, self._result_type, follow_runs)

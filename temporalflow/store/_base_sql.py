@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections, transaction
 
-from temporalflow.core.events import EventType, HistoryEvent
+from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
 from temporalflow.store import notify
 from temporalflow.store._dialects import Dialect, dialect_for
 from temporalflow.store.base import RunNotFound, RunStatus
@@ -136,6 +136,22 @@ def _wft_scheduled(
         "attempt": attempt,
     }
 
+def close_notice(event: HistoryEvent, text: str) -> str:
+    """The notice ``closed:{pk}`` carries: the closing event as JSON, its attributes the stored ``text``."""
+    return f"[{event.event_id},{json.dumps(str(event.event_type))},{float(event.event_time)!r},{text}]"
+
+
+def close_notice_event(notice: str) -> HistoryEvent | None:
+    """The closing event a ``closed:{pk}`` notice carries, or None if it is not one (then read the store)."""
+    try:
+        event_id, etype, etime, attributes = json.loads(notice)
+        event = HistoryEvent(event_id=int(event_id), event_type=EventType(etype), event_time=float(etime),
+                             attributes=attributes)
+    except (ValueError, TypeError):
+        return None
+    return event if event.event_type in CLOSE_EVENT_TYPES and isinstance(attributes, dict) else None
+
+
 class _StoreBase:
     """Connection, transaction, clock and wake-up plumbing of ``DjangoStore`` (state set by its ``__init__``)."""
 
@@ -202,8 +218,10 @@ class _StoreBase:
         raw = conn.connection
         after: list[Callable[[], None]] = []
         channels: set[str] = set()
+        notices: dict[str, str] = {}
         self._local.after_commit = after
         self._local.channels = channels
+        self._local.notices = notices
         try:
             with conn.wrap_database_errors:
                 try:
@@ -213,8 +231,8 @@ class _StoreBase:
                         yield
                         if channels:
                             unique = sorted(channels)
-                            self.dialect.send_notify(raw.cursor(), unique)
-                            after.append(lambda: notify.hub.publish(unique))
+                            self.dialect.send_notify(raw.cursor(), unique, notices)
+                            after.append(lambda: notify.hub.publish(unique, notices))
                         raw.execute("COMMIT")
                 except BaseException:
                     if not raw.closed and raw.info.transaction_status != pq.TransactionStatus.IDLE:
@@ -228,6 +246,7 @@ class _StoreBase:
         finally:
             self._local.after_commit = None
             self._local.channels = None
+            self._local.notices = None
         for fn in after:
             fn()
 
@@ -263,12 +282,15 @@ class _StoreBase:
             return float(cur.fetchone()[0])
         return time.time()
 
-    def _publish(self, cur: Any, channels: Iterable[str]) -> None:
+    def _publish(self, cur: Any, channels: Iterable[str], notices: Mapping[str, str] | None = None) -> None:
+        """Wake the subscribers of ``channels`` once this transaction commits (``notices``: see ``notify``)."""
         pending = getattr(self._local, "channels", None)
         if pending is not None:
             pending.update(channels)  # our own transaction sends them all at its commit
+            if notices:
+                self._local.notices.update(notices)
             return
-        notify.publish(self.alias, self.dialect, cur, channels)
+        notify.publish(self.alias, self.dialect, cur, channels, notices)
 
     def _dt(self, ts: float) -> Any:
         return connections[self.alias].ops.adapt_datetimefield_value(datetime.fromtimestamp(ts, tz=UTC))
@@ -280,18 +302,26 @@ class _StoreBase:
         first_id: int,
         now: float,
         events: Sequence[tuple[EventType, dict[str, Any]]],
+        texts: list[str] | None = None,
     ) -> list[HistoryEvent]:
         """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs).
 
         Returns them as a later read would (attributes decoded from the stored JSON), so a
-        worker can hand them to its cached run instead of reading them back.
+        worker can hand them to its cached run instead of reading them back; ``texts``, if
+        given, gets their attributes as stored.
         """
-        texts = self._insert_event_rows(
+        stored = self._insert_event_rows(
             cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
+        if texts is not None:
+            texts.extend(stored)
         return [
             HistoryEvent(event_id=first_id + i, event_type=etype, event_time=now, attributes=json.loads(text))
-            for i, ((etype, _), text) in enumerate(zip(events, texts, strict=True))
+            for i, ((etype, _), text) in enumerate(zip(events, stored, strict=True))
         ]
+
+    def _publish_close(self, cur: Any, run_pk: int, event: HistoryEvent, text: str, channels: Iterable[str]) -> None:
+        """Announce a run's close: ``closed:{pk}`` carries the closing event (``text``: its stored attributes)."""
+        self._publish(cur, [f"closed:{run_pk}", *channels], {f"closed:{run_pk}": close_notice(event, text)})
 
     def _insert_event_rows(
         self, cur: Any, rows: Sequence[tuple[int, int, float, EventType, dict[str, Any]]]

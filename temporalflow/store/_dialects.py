@@ -18,10 +18,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 NOTIFY_CHANNEL = "temporalflow"
-"""Prefix of the PostgreSQL channels; the payload is the logical channel name."""
+"""Prefix of the PostgreSQL channels; the payload is the logical channel name (see :func:`notify_payload`)."""
+
+NOTICE_KINDS = frozenset({"closed"})
+"""Kinds of channel whose wake-ups may carry a notice: a JSON text after the name and a newline.
+
+Their names (``closed:42``) never hold a newline, so the receiver can split there; other
+kinds' names are built from user-chosen names and are always sent alone.
+"""
+
+NOTIFY_PAYLOAD_LIMIT = 7900
+"""Bytes a pg_notify payload may take here (PostgreSQL refuses 8,000 or more); a longer notice is left out."""
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -37,6 +48,23 @@ def pg_channel(channel: str) -> str:
     """
     kind = channel.split(":", 1)[0]
     return f"{NOTIFY_CHANNEL}_{kind}" if _KIND.fullmatch(kind) else NOTIFY_CHANNEL
+
+
+def notify_payload(channel: str, notice: str | None) -> str:
+    """The pg_notify payload for ``channel``: its name, then the notice when it carries one that fits."""
+    if notice is None or channel.split(":", 1)[0] not in NOTICE_KINDS:
+        return channel
+    payload = f"{channel}\n{notice}"
+    return payload if len(payload.encode()) <= NOTIFY_PAYLOAD_LIMIT else channel
+
+
+def split_payload(payload: str) -> tuple[str, str | None]:
+    """``(channel, notice or None)`` of a received payload (the inverse of :func:`notify_payload`)."""
+    if payload.split(":", 1)[0] in NOTICE_KINDS:
+        channel, sep, notice = payload.partition("\n")
+        if sep:
+            return channel, notice
+    return payload, None
 
 
 class Dialect:
@@ -71,8 +99,8 @@ class Dialect:
         """Appended to a SELECT that claims rows other claimers may be claiming."""
         return ""
 
-    def send_notify(self, cursor: Any, channels: list[str]) -> None:
-        """Queue cross-process wake-ups, delivered when the transaction commits."""
+    def send_notify(self, cursor: Any, channels: list[str], notices: Mapping[str, str] | None = None) -> None:
+        """Queue cross-process wake-ups, delivered when the transaction commits (``notices``: see NOTICE_KINDS)."""
 
 
 class PostgresDialect(Dialect):
@@ -104,14 +132,15 @@ class PostgresDialect(Dialect):
     def skip_locked_suffix(self) -> str:
         return " FOR NO KEY UPDATE SKIP LOCKED"
 
-    def send_notify(self, cursor: Any, channels: list[str]) -> None:
+    def send_notify(self, cursor: Any, channels: list[str], notices: Mapping[str, str] | None = None) -> None:
         if not channels:
             return
+        notices = notices or {}
         # One statement for all channels of this write; PostgreSQL itself drops
         # duplicate (channel, payload) pairs within a transaction.
         cursor.execute(
             "SELECT pg_notify(k, c) FROM unnest(%s::text[], %s::text[]) AS x(k, c)",
-            [[pg_channel(c) for c in channels], list(channels)],
+            [[pg_channel(c) for c in channels], [notify_payload(c, notices.get(c)) for c in channels]],
         )
 
 

@@ -233,10 +233,11 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
         """Close a locked, open run with one closing event (terminated, timed out) and drop its rows."""
         eid = run["next_event_id"]
         self._close_run(cur, run, now, status, eid + 1)
-        self._insert_events(cur, run["id"], eid, now, [event])
+        texts: list[str] = []
+        written = self._insert_events(cur, run["id"], eid, now, [event], texts)
         extra = self._drop_run_rows(cur, run["id"], answer_queries=answer_queries)
         self._after_close(cur, run, now, status, event[1])  # children's close policies, the parent's report
-        self._publish(cur, [f"run:{run['id']}", f"closed:{run['id']}", *extra, *channels])
+        self._publish_close(cur, run["id"], written[0], texts[0], [f"run:{run['id']}", *extra, *channels])
         if metrics.ENABLED:  # counted once the close is committed
             count = functools.partial(metrics.workflow_closed, run["namespace"], run["task_queue"],
                                       run["workflow_type"], status.name.lower())

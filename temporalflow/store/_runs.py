@@ -25,6 +25,7 @@ from temporalflow.store._base_sql import (
     _min,
     _row,
     _wft_scheduled,
+    close_notice_event,
 )
 from temporalflow.store._history import _HistoryWrites
 from temporalflow.store._schedule_spec import cron_backoff
@@ -372,6 +373,10 @@ class _RunsMixin(_HistoryWrites):
             return None
         return HistoryEvent(event_id=row[0], event_type=EventType(row[1]), event_time=row[2],
                             attributes=json.loads(row[3]))
+
+    def close_event_from_notice(self, notice: str) -> HistoryEvent | None:
+        """The closing event a ``closed:{pk}`` wake-up carried, or None (then :meth:`close_event` reads it)."""
+        return close_notice_event(notice)
 
     def _signal_locked(
         self,

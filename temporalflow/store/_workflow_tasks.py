@@ -557,7 +557,8 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             raise StaleTask(
                 f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
             )
-        written = self._insert_events(cur, run_pk, completed_id, now, events)
+        texts: list[str] = []
+        written = self._insert_events(cur, run_pk, completed_id, now, events, texts)
         upserts = [c.search_attributes for c in cmds if isinstance(c, UpsertWorkflowSearchAttributes)]
         if upserts:  # the run's attributes and their index change with the events (before a continue-as-new reads them)
             self._upsert_search_attributes(cur, run, upserts)
@@ -590,7 +591,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             self._start_children(cur, run, now, identity, child_plan, child_started_ids)
         self._queue_external(cur, run, now, external_sends)
         if closing is not None:
-            channels.append(f"closed:{run_pk}")
+            self._publish_close(cur, run_pk, written[-1], texts[-1], ())
             channels += self._drop_run_rows(cur, run_pk)
             self._after_close(cur, run, now, _CLOSE_STATUS[type(closing)], events[-1][1],
                               next_run=new_run_id is not None)

@@ -353,6 +353,9 @@ class Store(Protocol):
     def close_event(self, run_pk: int) -> HistoryEvent | None:
         """The run's closing event, or None while it runs (one indexed read; ``result()`` polls it)."""
 
+    def close_event_from_notice(self, notice: str) -> HistoryEvent | None:
+        """The closing event a ``closed:{pk}`` wake-up's notice carries (``store.notify``), or None if it is not one."""
+
     def signal(
         self,
         namespace: str,

@@ -19,7 +19,10 @@ Three pieces:
   ``POLL_INTERVAL`` at most, so writes by other processes are seen by polling.
 
 Notifications are hints: a woken waiter re-checks the store, and a spurious
-wake-up is always allowed.
+wake-up is always allowed. A wake-up of a ``NOTICE_KINDS`` channel may also carry a
+notice, a JSON text the writer attached (``closed:42`` carries the run's closing
+event), which a waiter may use instead of reading the store: it was committed with
+the write that sent it.
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ import asyncio
 import collections
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 
 from temporalflow.conf import settings
-from temporalflow.store._dialects import Dialect, pg_channel
+from temporalflow.store._dialects import Dialect, pg_channel, split_payload
 
 __all__ = ["Hub", "LocalSubscription", "Mark", "hub", "publish", "subscribe", "mark", "close"]
 
@@ -65,12 +68,16 @@ class LocalSubscription:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._closed = False
+        self.notice: str | None = None
+        """The notice the latest wake-up carried (see the module docs), or None."""
 
-    def _wake(self) -> None:
+    def _wake(self, notice: str | None = None) -> None:
         # Called from any thread. The flag survives until the next wait(), so a
         # notification that arrives before anyone waits is not lost.
         with self._lock:
             self._pending = True
+            if notice is not None:
+                self.notice = notice
             loop, event = self._loop, self._event
         if loop is not None and event is not None:
             try:
@@ -194,8 +201,8 @@ class Hub:
                 if not subs:
                     del self._subs[sub.channel]
 
-    def publish(self, channels: Iterable[str]) -> None:
-        """Wake every subscriber of ``channels`` (thread-safe)."""
+    def publish(self, channels: Iterable[str], notices: Mapping[str, str] | None = None) -> None:
+        """Wake every subscriber of ``channels`` (thread-safe), handing over their ``notices``."""
         with self._lock:
             self._seq += 1
             if self._marked:
@@ -206,9 +213,14 @@ class Hub:
                         recent.move_to_end(c)
                 while len(recent) > RECENT:
                     recent.popitem(last=False)
-            targets = [s for c in set(channels) for s in self._subs.get(c, ())]
-        for sub in targets:
-            sub._wake()
+            targets = [(s, c) for c in set(channels) for s in self._subs.get(c, ())]
+        for sub, channel in targets:
+            sub._wake(notices.get(channel) if notices else None)
+
+    def receive(self, payload: str) -> None:
+        """Wake the subscribers of a received pg_notify payload (its channel, maybe a notice)."""
+        channel, notice = split_payload(payload)
+        self.publish((channel,), None if notice is None else {channel: notice})
 
     def wake_all(self, pg_channels: set[str] | None = None) -> None:
         """Wake every subscriber, or those whose channels travel on ``pg_channels``.
@@ -351,7 +363,7 @@ class _Listener:
                 conn = await psycopg.AsyncConnection.connect(autocommit=True, **self._conninfo())
                 self._conn = conn
                 # Notifications psycopg itself reads (while a LISTEN runs) come this way.
-                conn.add_notify_handler(lambda note: self.hub.publish((note.payload,)))
+                conn.add_notify_handler(lambda note: self.hub.receive(note.payload))
                 self.epoch += 1
                 async with conn:
                     first = True
@@ -406,7 +418,7 @@ class _Listener:
                     broken.set_exception(exc)
                 return
             while (note := pgconn.notifies()) is not None:
-                self.hub.publish((note.extra.decode(encoding, "replace"),))
+                self.hub.receive(note.extra.decode(encoding, "replace"))
 
         more = asyncio.ensure_future(self._more.wait())
         loop.add_reader(fd, readable)
@@ -459,8 +471,10 @@ hub = Hub()
 """The process-wide hub."""
 
 
-def publish(alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str]) -> None:
-    """Announce ``channels`` for the current Django transaction on ``alias``.
+def publish(
+    alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str], notices: Mapping[str, str] | None = None,
+) -> None:
+    """Announce ``channels`` (some with ``notices``) for the current Django transaction on ``alias``.
 
     Sends the cross-process notification inside the transaction (PostgreSQL
     delivers it at commit) and wakes same-process subscribers on commit
@@ -470,8 +484,8 @@ def publish(alias: str, dialect: Dialect, cursor: Any, channels: Iterable[str]) 
     unique = sorted(set(channels))
     if not unique:
         return
-    dialect.send_notify(cursor, unique)
-    transaction.on_commit(lambda: hub.publish(unique), using=alias)
+    dialect.send_notify(cursor, unique, notices)
+    transaction.on_commit(lambda: hub.publish(unique, notices), using=alias)
 
 
 def subscribe(channel: str, alias: str | None = None, since: Mark | None = None) -> LocalSubscription:

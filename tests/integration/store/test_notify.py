@@ -11,6 +11,7 @@ from django.db import connection, connections, transaction
 from django.test import override_settings
 
 from temporalflow.store import DjangoStore, notify
+from temporalflow.store._dialects import split_payload
 
 from .conftest import start
 
@@ -274,3 +275,84 @@ async def test_result_right_after_start_sees_a_close_that_came_first(no_polling,
         from asgiref.sync import sync_to_async
 
         await sync_to_async(connections.close_all, thread_sensitive=True)()  # the client's thread
+
+
+async def test_a_close_wakes_its_waiters_with_the_closing_event(no_polling, queue):
+    """``closed:{pk}`` carries the closing event, as close_event() would read it, in-process and via NOTIFY."""
+    store = DjangoStore()
+    run_id = await in_thread(lambda: start(store, queue, "wf-1"))
+    pk = (await in_thread(lambda: store.describe("default", "wf-1", run_id))).pk
+    sub = store.subscribe(f"closed:{pk}")
+    await settled(sub)
+    remote = None
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        params = connection.get_connection_params()
+        conninfo = {k: params[k] for k in ("dbname", "user", "host", "port") if params.get(k)}
+        remote = await psycopg.AsyncConnection.connect(autocommit=True, **conninfo)
+        await remote.execute("LISTEN temporalflow_closed")
+    try:
+        await in_thread(lambda: store.terminate("default", "wf-1", run_id, "enough", None, "me"))
+        assert await sub.wait(5) is True
+        event = await in_thread(lambda: store.close_event(pk))
+        assert event is not None and event.attributes["reason"] == "enough"
+        assert sub.notice is not None
+        assert store.close_event_from_notice(sub.notice) == event
+        if remote is not None:  # what another process's LISTEN session receives
+            note = await asyncio.wait_for(anext(remote.notifies()), 5)
+            channel, notice = split_payload(note.payload)
+            assert channel == f"closed:{pk}"
+            assert notice is not None and store.close_event_from_notice(notice) == event
+    finally:
+        sub.close()
+        if remote is not None:
+            await remote.close()
+
+
+async def test_a_notice_from_another_connection_reaches_the_subscriber(no_polling):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL only")
+    import psycopg
+
+    sub = notify.hub.subscribe("closed:99", alias="default", poll_interval=60.0)
+    await settled(sub)
+    params = connection.get_connection_params()
+    conninfo = {k: params[k] for k in ("dbname", "user", "host", "port") if params.get(k)}
+    async with await psycopg.AsyncConnection.connect(autocommit=True, **conninfo) as conn:
+        await conn.execute("SELECT pg_notify('temporalflow_closed', %s)", ['closed:99\n[5,"x",1.0,{}]'])
+    assert await sub.wait(5) is True
+    assert sub.notice == '[5,"x",1.0,{}]'
+    sub.close()
+
+
+async def test_result_takes_the_closing_event_from_the_wake_up(no_polling, queue):
+    """result() reads the store only before the close: the closing event comes with the wake-up."""
+    from temporalflow.client import Client, WorkflowFailureError
+
+    client = await Client.connect()
+    store = client.store
+    reads: list[object] = []
+    close_event = store.close_event
+
+    def counted(pk: int) -> object:
+        event = close_event(pk)
+        reads.append(event)
+        return event
+
+    store.close_event = counted  # type: ignore[method-assign]
+    try:
+        handle = await client.start_workflow("Nothing", id="wf-" + queue, task_queue=queue)
+        waiting = asyncio.ensure_future(handle.result())
+        while not notify.hub._subs.get(f"closed:{handle._known_pk(handle.result_run_id)}"):
+            await asyncio.sleep(0.01)
+        await in_thread(lambda: store.terminate("default", "wf-" + queue, None, "from the notice", None, ""))
+        with pytest.raises(WorkflowFailureError) as info:
+            await asyncio.wait_for(waiting, 10)
+        assert str(info.value.cause) == "from the notice"
+        assert all(event is None for event in reads)  # only looks taken while the run was open
+    finally:
+        del store.close_event
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
