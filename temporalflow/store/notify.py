@@ -80,6 +80,9 @@ class LocalSubscription:
                 self.notice = notice
             loop, event = self._loop, self._event
         if loop is not None and event is not None:
+            if asyncio._get_running_loop() is loop:
+                event.set()  # on the loop's own thread (a LISTEN read): no self-pipe write, no extra turn
+                return
             try:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # the loop is closed; the next wait() rebinds
