@@ -25,6 +25,7 @@ from temporalflow.store import base as sb
 from temporalflow.worker._activity import ActivityRegistry, ActivityRunner
 from temporalflow.worker._local_activity import LocalActivityRunner
 from temporalflow.worker._run_state import RunCache
+from temporalflow.worker._threads import LastIdleThreadPool
 from temporalflow.worker._workflow import WorkflowRegistry, WorkflowTaskRunner
 
 logger = logging.getLogger("temporalflow.worker")
@@ -129,7 +130,8 @@ class Worker:
             max_workers=4, thread_name_prefix="temporalflow-workflow")
         self._own_wf_executor = workflow_task_executor is None
         self._db_threads = max(1, db_threads)
-        self._db_executor = concurrent.futures.ThreadPoolExecutor(
+        # One warm session for one-at-a-time work, up to db_threads under load (see _threads).
+        self._db_executor = LastIdleThreadPool(
             max_workers=self._db_threads, thread_name_prefix="temporalflow-db",
             initializer=self._store.mark_worker_thread)
         self._cache = RunCache(max_cached_workflows)

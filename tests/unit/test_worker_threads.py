@@ -1,0 +1,135 @@
+"""The worker's database thread pool: the thread that went idle last takes the next call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from temporalflow.worker._threads import LastIdleThreadPool
+
+
+def test_one_call_at_a_time_stays_on_one_thread():
+    pool = LastIdleThreadPool(4, "t")
+    try:
+        threads = {pool.submit(threading.get_ident).result(timeout=5) for _ in range(50)}
+        assert len(threads) == 1  # ThreadPoolExecutor would have rotated through its threads
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_concurrent_calls_use_up_to_max_threads_and_queue_the_rest():
+    pool = LastIdleThreadPool(3, "t")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def held() -> int:
+        started.release()
+        assert release.wait(5)
+        return threading.get_ident()
+
+    try:
+        futures = [pool.submit(held) for _ in range(5)]
+        for _ in range(3):
+            assert started.acquire(timeout=5)
+        assert not started.acquire(timeout=0)  # the other two wait for a free thread
+        assert sum(f.running() for f in futures) == 3
+        release.set()
+        idents = [f.result(timeout=5) for f in futures]
+        assert len(set(idents)) == 3
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_the_most_recently_idle_thread_is_taken():
+    pool = LastIdleThreadPool(2, "t")
+    gate_a, gate_b = threading.Event(), threading.Event()
+    try:
+        a = pool.submit(lambda: (gate_a.wait(5), threading.get_ident())[1])
+        b = pool.submit(lambda: (gate_b.wait(5), threading.get_ident())[1])
+        gate_a.set()
+        first = a.result(timeout=5)
+        gate_b.set()
+        second = b.result(timeout=5)
+        assert first != second
+        assert pool.submit(threading.get_ident).result(timeout=5) == second  # idle last, taken first
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_errors_reach_the_caller_and_the_thread_goes_on():
+    pool = LastIdleThreadPool(1, "t")
+    try:
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(lambda: 1 / 0).result(timeout=5)
+        assert pool.submit(lambda x, y=0: x + y, 2, y=3).result(timeout=5) == 5
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_initializer_runs_once_per_thread_and_its_failure_is_reported():
+    seen: list[int] = []
+    pool = LastIdleThreadPool(2, "t", initializer=lambda: seen.append(threading.get_ident()))
+    try:
+        for _ in range(5):
+            pool.submit(lambda: None).result(timeout=5)
+        assert len(seen) == 1
+    finally:
+        pool.shutdown(wait=False)
+
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no connection yet")
+
+    pool = LastIdleThreadPool(1, "t", initializer=flaky)
+    try:
+        with pytest.raises(RuntimeError, match="no connection yet"):
+            pool.submit(lambda: None).result(timeout=5)
+        assert pool.submit(lambda: 7).result(timeout=5) == 7  # a new thread, initialized again
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_shutdown_refuses_new_calls_and_can_cancel_queued_ones():
+    pool = LastIdleThreadPool(1, "t")
+    release = threading.Event()
+    running = pool.submit(lambda: release.wait(5))
+    queued = pool.submit(lambda: "never")
+    pool.shutdown(wait=False, cancel_futures=True)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(lambda: None)
+    assert queued.cancelled()
+    release.set()
+    assert running.result(timeout=5) is True
+
+
+def test_idle_threads_exit_on_shutdown():
+    pool = LastIdleThreadPool(2, "tf-exit-test")
+    pool.submit(lambda: None).result(timeout=5)
+    mine = [t for t in threading.enumerate() if t.name.startswith("tf-exit-test")]
+    assert len(mine) == 1
+    pool.shutdown(wait=False)
+    mine[0].join(5)
+    assert not mine[0].is_alive()
+
+
+def test_an_event_loop_runs_calls_in_it():
+    pool = LastIdleThreadPool(2, "t")
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(loop.run_in_executor(pool, lambda i=i: i * i) for i in range(6))))
+
+    try:
+        assert asyncio.run(main()) == [0, 1, 4, 9, 16, 25]
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_max_workers_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        LastIdleThreadPool(0)
