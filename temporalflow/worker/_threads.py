@@ -44,7 +44,7 @@ class LastIdleThreadPool(Executor):
         self._lock = threading.Lock()
         self._idle: list[_Thread] = []  # a stack: the thread that went idle last is on top
         self._queued: collections.deque[_Call] = collections.deque()  # calls no thread was free for
-        self._started = 0
+        self._threads: list[threading.Thread] = []
         self._shutdown = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -58,18 +58,19 @@ class LastIdleThreadPool(Executor):
                 thread = self._idle.pop()
                 thread.call = call
                 thread.wake.set()
-            elif self._started < self._max:
-                self._started += 1
+            elif len(self._threads) < self._max:
                 worker = _Thread()
                 worker.call = call
-                threading.Thread(target=self._serve, args=(worker,), daemon=True,
-                                 name=f"{self._prefix}_{self._started - 1}").start()
+                runner = threading.Thread(target=self._serve, args=(worker,), daemon=True,
+                                          name=f"{self._prefix}_{len(self._threads)}")
+                self._threads.append(runner)
+                runner.start()
             else:
                 self._queued.append(call)
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop taking calls; idle threads exit now, busy ones after the queued calls (``wait`` is not supported)."""
+        """Stop taking calls; idle threads exit now, busy ones after the queued calls (``wait``: join them)."""
         with self._lock:
             self._shutdown = True
             if cancel_futures:
@@ -79,6 +80,12 @@ class LastIdleThreadPool(Executor):
         for thread in idle:
             thread.call = None
             thread.wake.set()
+        if wait:
+            with self._lock:
+                threads = list(self._threads)
+            for t in threads:
+                if t is not threading.current_thread():
+                    t.join()
 
     def _serve(self, thread: _Thread) -> None:
         if self._initializer is not None:
@@ -86,7 +93,7 @@ class LastIdleThreadPool(Executor):
                 self._initializer()
             except BaseException as exc:  # noqa: BLE001 - its first call reports it; a later call starts anew
                 with self._lock:
-                    self._started -= 1
+                    self._threads.remove(threading.current_thread())
                 if thread.call is not None:
                     thread.call[0].set_exception(exc)
                 return

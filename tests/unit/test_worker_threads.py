@@ -133,3 +133,13 @@ def test_an_event_loop_runs_calls_in_it():
 def test_max_workers_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         LastIdleThreadPool(0)
+
+
+def test_shutdown_with_wait_joins_the_busy_threads():
+    pool = LastIdleThreadPool(2, "tf-join-test")
+    release = threading.Event()
+    busy = pool.submit(lambda: release.wait(5))
+    threading.Timer(0.05, release.set).start()  # the call ends on its own while shutdown waits for it
+    pool.shutdown(wait=True)
+    assert busy.done() and busy.result() is True
+    assert not [t for t in threading.enumerate() if t.name.startswith("tf-join-test")]
