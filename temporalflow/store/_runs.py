@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 
 from temporalflow.conf import settings
 from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
@@ -40,6 +40,24 @@ from temporalflow.store.base import (
 )
 
 _FAILED_LIKE = {RunStatus.FAILED, RunStatus.CANCELED, RunStatus.TERMINATED, RunStatus.TIMED_OUT}
+_JSON_COLS = frozenset({"memo", "search_attributes", "retry_policy"})
+# Run columns that hold a time: in a fresh start's INSERT (see _RunsMixin._start_fresh) each is
+# the statement's now plus the offset _new_run computed for it with now = 0.
+_OFFSET_COLS = frozenset({"start_ts", "execution_ts", "wft_visible_at", "execution_deadline", "run_deadline"})
+_DATETIME_OFFSETS = {"start_time": "start_ts", "execution_time": "execution_ts"}
+
+
+class _NewRun(NamedTuple):
+    """A run about to be inserted (see ``_RunsMixin._new_run``)."""
+
+    run_id: str
+    cols: dict[str, Any]
+    """Column values, in INSERT order (no ``id``)."""
+    events: list[tuple[EventType, dict[str, Any]]]
+    search_attributes: dict[str, Any]
+    """Canonical search attributes, to index once the row id is known."""
+    wake: list[str]
+    """Channels to publish besides ``run:{pk}``."""
 
 
 def _signaled(
@@ -60,9 +78,34 @@ def _closed(workflow_id: str, row: dict[str, Any]) -> RunClosed:
 class _RunsMixin(_HistoryWrites):
     """Starting, reading, signalling, cancelling and terminating runs."""
 
-    def _create_run(
+    def _create_run(self, cur: Any, now: float, *, run_pk: int | None = None, **kwargs: Any) -> tuple[int, str]:
+        """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled.
+
+        ``started_extra``: more WorkflowExecutionStarted attributes (a cron run's ``initiator``,
+        ``last_completion_result``, ``continued_failure``).
+
+        ``run_pk``: the row id, taken beforehand from the table's sequence (PostgreSQL), so
+        the INSERTs need not wait for a RETURNING. The other arguments: see :meth:`_new_run`.
+        """
+        new = self._new_run(now, **kwargs)
+        cols = new.cols if run_pk is None else {"id": run_pk, **new.cols}
+        j = self._json()
+        placeholders = ",".join(j if c in _JSON_COLS else "%s" for c in cols)
+        if run_pk is not None:
+            cur.execute(f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders})", list(cols.values()))
+        else:
+            cur.execute(
+                f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders}) RETURNING id", list(cols.values())
+            )
+            run_pk = cur.fetchone()[0]
+        self._insert_events(cur, run_pk, 1, now, new.events, decoded=False)
+        if new.search_attributes:
+            self._index_search_attributes(cur, new.cols["namespace"], run_pk, new.search_attributes)
+        self._publish(cur, [f"run:{run_pk}", *new.wake])
+        return run_pk, new.run_id
+
+    def _new_run(
         self,
-        cur: Any,
         now: float,
         *,
         namespace: str,
@@ -90,17 +133,9 @@ class _RunsMixin(_HistoryWrites):
         signal: tuple[str, PayloadsJSON | None] | None = None,
         attempt: int = 1,
         run_id: str | None = None,
-        run_pk: int | None = None,
         started_extra: dict[str, Any] | None = None,
-    ) -> tuple[int, str]:
-        """Insert a RUNNING run with WorkflowExecutionStarted [+ Signaled] + WorkflowTaskScheduled.
-
-        ``started_extra``: more WorkflowExecutionStarted attributes (a cron run's ``initiator``,
-        ``last_completion_result``, ``continued_failure``).
-
-        ``run_pk``: the row id, taken beforehand from the table's sequence (PostgreSQL), so
-        the INSERTs need not wait for a RETURNING.
-        """
+    ) -> _NewRun:
+        """A new run's row, first events and wake-ups, as of ``now`` (nothing written)."""
         run_id = run_id or str(uuid.uuid4())
         first_run_id = first_run_id or run_id
         task_timeout = float(task_timeout or settings.WORKFLOW_TASK_TIMEOUT)
@@ -142,7 +177,6 @@ class _RunsMixin(_HistoryWrites):
         if signal is not None:
             events.append(_signaled(signal[0], signal[1], identity, header))
         events.append(_wft_scheduled(task_queue, task_timeout))
-        j = self._json()
         cols = {
             "namespace": namespace,
             "workflow_id": workflow_id,
@@ -180,26 +214,10 @@ class _RunsMixin(_HistoryWrites):
             "wft_dirty": False,
             "sticky_identity": "",
         }
-        if run_pk is not None:
-            cols = {"id": run_pk, **cols}
-        json_cols = {"memo", "search_attributes", "retry_policy"}
-        placeholders = ",".join(j if c in json_cols else "%s" for c in cols)
-        if run_pk is not None:
-            cur.execute(f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders})", list(cols.values()))
-        else:
-            cur.execute(
-                f"INSERT INTO {RUN} ({','.join(cols)}) VALUES ({placeholders}) RETURNING id", list(cols.values())
-            )
-            run_pk = cur.fetchone()[0]
-        self._insert_events(cur, run_pk, 1, now, events)
-        if search_attributes:
-            self._index_search_attributes(cur, namespace, run_pk, search_attributes)
-        channels = [f"run:{run_pk}"]
-        channels.append(f"wft:{namespace}:{task_queue}" if delay <= 0 else "timers")
+        wake = [f"wft:{namespace}:{task_queue}" if delay <= 0 else "timers"]
         if run_deadline is not None:
-            channels.append("timers")
-        self._publish(cur, channels)
-        return run_pk, run_id
+            wake.append("timers")
+        return _NewRun(run_id, cols, events, search_attributes, wake)
 
     def _terminate_locked(
         self, cur: Any, run: dict[str, Any], now: float, reason: str, details: Any, identity: str
@@ -219,6 +237,10 @@ class _RunsMixin(_HistoryWrites):
     def start_workflow(self, request: StartWorkflowRequest) -> StartWorkflowResult:
         """Create a run, applying the id reuse and conflict policies (see the protocol)."""
         req = request
+        if self._can_start_fresh(req):
+            fresh = self._start_fresh(req)
+            if fresh is not None:
+                return fresh
         try:
             with self._atomic():
                 cur = self._cursor()
@@ -292,6 +314,86 @@ class _RunsMixin(_HistoryWrites):
             raise RunAlreadyStarted(
                 f"workflow {req.workflow_id!r} is already running (concurrent start)", req.workflow_id, None
             ) from None
+
+    def _can_start_fresh(self, req: StartWorkflowRequest) -> bool:
+        """Is ``req`` a plain start that :meth:`_start_fresh` can try (PostgreSQL, our own transaction)?"""
+        return (
+            self.dialect.vendor == "postgresql"
+            and self.clock is None
+            and req.signal_name is None
+            and not req.search_attributes
+            and not req.cron_schedule
+            and getattr(self._local, "after_commit", None) is None
+            and not connections[self.alias].in_atomic_block
+        )
+
+    def _start_fresh(self, req: StartWorkflowRequest) -> StartWorkflowResult | None:
+        """Start a workflow id that has no run yet in one round trip, the commit included.
+
+        One statement inserts the run and its first events unless the id has a run (then
+        nothing is written, and None sends the caller to the usual path, whose policies
+        decide); the COMMIT goes in the same pipeline. The times are the statement's now, in
+        SQL, so nothing needs reading first. A concurrent start of the same new id that
+        commits first makes this one fail on the one-running-run index: None too, and the
+        usual path then sees that run. ``run:{pk}`` is not published: nobody can wait for a
+        run whose row id this call has not returned yet.
+        """
+        new = self._new_run(
+            0.0,  # every time column is an offset from the statement's now (_OFFSET_COLS)
+            namespace=req.namespace,
+            workflow_id=req.workflow_id,
+            workflow_type=req.workflow_type,
+            task_queue=req.task_queue,
+            input=req.input,
+            execution_timeout=req.execution_timeout,
+            run_timeout=req.run_timeout,
+            task_timeout=req.task_timeout,
+            memo=req.memo,
+            retry_policy=req.retry_policy,
+            request_id=req.request_id,
+            identity=req.identity,
+            header=req.header,
+            start_delay=req.start_delay,
+        )
+        exprs: list[str] = []
+        params: list[Any] = []
+        for col, value in new.cols.items():
+            if col in _DATETIME_OFFSETS:
+                exprs.append("to_timestamp(n.t + %s)")
+                params.append(new.cols[_DATETIME_OFFSETS[col]])
+            elif col in _OFFSET_COLS:
+                exprs.append("n.t + %s")
+                params.append(value)
+            else:
+                exprs.append("%s::jsonb" if col in _JSON_COLS else "%s")
+                params.append(value)
+        params += [req.namespace, req.workflow_id]
+        rows = []
+        for i, (etype, attrs) in enumerate(new.events):
+            rows.append("(%s, %s, %s)")
+            params += [i + 1, str(etype), _dumps(attrs)]
+        sql = (
+            f"WITH n AS (SELECT {self._now_sql()} AS t), "
+            f"r AS (INSERT INTO {RUN} ({','.join(new.cols)}) SELECT {','.join(exprs)} FROM n "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {RUN} WHERE namespace = %s AND workflow_id = %s) RETURNING id), "
+            f"e AS (INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) "
+            f"SELECT r.id, v.event_id, v.event_type, n.t, v.attributes::jsonb FROM r, n, "
+            f"(VALUES {','.join(rows)}) AS v(event_id, event_type, attributes)) "
+            "SELECT id FROM r"
+        )
+        try:
+            with self._atomic():
+                cur = self._cursor()
+                cur.execute(sql, params)
+                self._publish(cur, new.wake)  # a spurious wake-up if nothing was inserted: allowed
+            row = cur.fetchone()  # its result came back with the COMMIT's
+        except IntegrityError as exc:
+            if "tf_run_one_running_per_id" not in str(exc):
+                raise
+            return None
+        if row is None:
+            return None
+        return StartWorkflowResult(run_id=new.run_id, started=True, run_pk=int(row[0]))
 
     def _before_start(
         self, cur: Any, namespace: str, workflow_id: str

@@ -197,3 +197,49 @@ def test_record_poller(store, queue):
     store.record_poller("default", queue, "w1")
     store.record_poller("default", queue, "w1", kind="activity")
     assert TaskQueuePoller.objects.filter(task_queue=queue).count() == 2
+
+
+def _time_columns(run_pk):
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT start_time, execution_time, start_ts, execution_ts, wft_visible_at, execution_deadline, "
+            "run_deadline FROM temporalflow_run WHERE id = %s",
+            [run_pk],
+        )
+        return cur.fetchone()
+
+
+@pytest.mark.parametrize("first_start", [True, False], ids=["new-id", "reused-id"])
+def test_start_times_are_consistent_on_either_path(store, queue, first_start):
+    # A new id starts in one statement whose times are SQL (PostgreSQL); a reused id takes
+    # the path that reads first. Both must write the same times for the same options.
+    if not first_start:
+        start(store, queue, "wf-t")
+        store.terminate("default", "wf-t", None, "make room", None, "test")
+    start(store, queue, "wf-t", execution_timeout=60, run_timeout=30, start_delay=5)
+    info = store.describe("default", "wf-t", None)
+    start_time, execution_time, start_ts, execution_ts, visible, exec_deadline, run_deadline = _time_columns(info.pk)
+    if not isinstance(start_time, str):  # SQLite returns the text as stored
+        assert start_time.timestamp() == pytest.approx(start_ts, abs=1e-6)
+        assert execution_time.timestamp() == pytest.approx(start_ts + 5, abs=1e-6)
+    assert execution_ts == pytest.approx(start_ts + 5) and visible == pytest.approx(start_ts + 5)
+    assert exec_deadline == pytest.approx(start_ts + 60) and run_deadline == pytest.approx(start_ts + 30)
+    events = store.read_history(info.pk)
+    assert [e.event_time for e in events] == pytest.approx([start_ts, start_ts])
+    assert events[0].attributes["first_workflow_task_backoff"] == 5
+    assert events[0].attributes["original_execution_run_id"] == info.run_id
+
+
+def test_new_id_starts_without_a_read_first_on_postgresql(store, queue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement start is PostgreSQL's")
+    with CaptureQueriesContext(connection) as ctx:
+        start(store, queue, "wf-new")
+    sql = [q["sql"] for q in ctx.captured_queries]  # (BEGIN, the wake-up and COMMIT go on the raw connection)
+    assert len(sql) == 1 and "NOT EXISTS" in sql[0], sql
+    assert store.claim_workflow_tasks("default", queue, "w", 10)[0].workflow_id == "wf-new"
