@@ -54,6 +54,10 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
         identity: str | None = None,
     ) -> None:
         self._ops = Ops(store, namespace, data_converter or DataConverter.default, identity or default_identity())
+        # thread_sensitive: Django's own async ORM does the same, and it keeps a caller
+        # that wraps us in async_to_sync on its own connection/transaction. Made once: the
+        # wrapper is reusable, and building it costs a little on every call otherwise.
+        self._sync_call = sync_to_async(self._call, thread_sensitive=True)
 
     @classmethod
     async def connect(
@@ -230,10 +234,8 @@ class Client(ScheduleClientMixin, VisibilityClientMixin, UpdateWithStartClientMi
     # --- plumbing -----------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # thread_sensitive: Django's own async ORM does the same, and it keeps a caller
-        # that wraps us in async_to_sync on its own connection/transaction.
         CALLER_LOOP.set(asyncio.get_running_loop())  # a payload codec in fn runs on this loop
-        return await sync_to_async(self._call, thread_sensitive=True)(fn, args, kwargs)
+        return await self._sync_call(fn, args, kwargs)
 
     async def _convert(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a conversion (``ops.encode``, ``ops.outcome`` …) of values the caller gave or awaits.

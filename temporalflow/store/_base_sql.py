@@ -303,17 +303,20 @@ class _StoreBase:
         now: float,
         events: Sequence[tuple[EventType, dict[str, Any]]],
         texts: list[str] | None = None,
+        decoded: bool = True,
     ) -> list[HistoryEvent]:
         """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs).
 
         Returns them as a later read would (attributes decoded from the stored JSON), so a
-        worker can hand them to its cached run instead of reading them back; ``texts``, if
-        given, gets their attributes as stored.
+        worker can hand them to its cached run instead of reading them back (``decoded=False``:
+        nobody will, and nothing is returned); ``texts``, if given, gets their attributes as stored.
         """
         stored = self._insert_event_rows(
             cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
         if texts is not None:
             texts.extend(stored)
+        if not decoded:
+            return []
         return [
             HistoryEvent(event_id=first_id + i, event_type=etype, event_time=now, attributes=json.loads(text))
             for i, ((etype, _), text) in enumerate(zip(events, stored, strict=True))

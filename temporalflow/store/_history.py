@@ -127,7 +127,7 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
                     self._pending_updates(cur, [run_pk]).get(run_pk, []) if row["updates_waiting"] else []
                 ),
             )
-        written = self._insert_events(cur, run_pk, first_id, now_f, events)
+        written = self._insert_events(cur, run_pk, first_id, now_f, events, decoded=lease is not None)
         if lease is not None:
             # What the sticky worker lacks unless something else was appended since its last
             # task; it checks, and reads the history itself then.
@@ -173,7 +173,7 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
             f"UPDATE {RUN} SET next_event_id = %s{extra} WHERE id = %s",
             [first + len(events), *params, run_pk],
         )
-        self._insert_events(cur, run_pk, first, now, events)
+        self._insert_events(cur, run_pk, first, now, events, decoded=False)
         run["next_event_id"] = first + len(events)
         if state == WFT_NONE:
             run["wft_state"] = WFT_SCHEDULED
@@ -201,7 +201,7 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
             f"sticky_identity = '', sticky_until = NULL WHERE id = %s",
             [first + len(events), first + len(events) - 1, visible_at, attempt, run["id"]],
         )
-        self._insert_events(cur, run["id"], first, now, events)
+        self._insert_events(cur, run["id"], first, now, events, decoded=False)
         channels = [f"run:{run['id']}"]
         channels.append(f"wft:{run['namespace']}:{run['task_queue']}" if visible_at <= now else "timers")
         if run["queries_waiting"] and attempt > 1:

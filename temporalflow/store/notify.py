@@ -113,7 +113,8 @@ class LocalSubscription:
             if limit is None:
                 await event.wait()
             else:
-                await asyncio.wait_for(event.wait(), max(limit, 0.0))
+                async with asyncio.timeout(max(limit, 0.0)):  # no task of its own, unlike wait_for
+                    await event.wait()
         except TimeoutError:
             with self._lock:
                 if self._pending:

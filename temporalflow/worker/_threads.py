@@ -12,6 +12,7 @@ light, and still runs up to ``max_workers`` calls at once when it is not.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 from collections.abc import Callable
@@ -20,7 +21,56 @@ from typing import Any
 
 __all__ = ["LastIdleThreadPool"]
 
-_Call = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+class _LoopResult:
+    """Hands a pool call's outcome to an asyncio future on its loop (see :meth:`LastIdleThreadPool.run_on`).
+
+    It stands where a ``concurrent.futures.Future`` would, with the three methods the pool
+    thread calls, and skips that future's lock and condition and the chaining
+    ``run_in_executor`` adds: one ``call_soon_threadsafe`` per call is all it costs.
+    """
+
+    __slots__ = ("_loop", "_future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self._loop = loop
+        self._future = future
+
+    def set_running_or_notify_cancel(self) -> bool:
+        # Read from the pool thread: a caller cancelled a moment ago may still run, as with
+        # run_in_executor once its call has started; the outcome is then dropped.
+        return not self._future.cancelled()
+
+    def set_result(self, result: Any) -> None:
+        self._deliver(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._deliver(None, exc)
+
+    def cancel(self) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(self._future.cancel)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+        return True
+
+    def _deliver(self, result: Any, exc: BaseException | None) -> None:
+        try:
+            self._loop.call_soon_threadsafe(_settle, self._future, result, exc)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is None:
+        future.set_result(result)
+    else:
+        future.set_exception(exc)
+
+
+_Call = tuple["Future[Any] | _LoopResult", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class _Thread:
@@ -50,7 +100,20 @@ class LastIdleThreadPool(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Run ``fn(*args, **kwargs)`` on a pool thread; its future."""
         future: Future = Future()
-        call: _Call = (future, fn, args, kwargs)
+        self._hand_over((future, fn, args, kwargs))
+        return future
+
+    def run_on(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], /, *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` on a pool thread; an asyncio future of ``loop`` gets its outcome.
+
+        What ``loop.run_in_executor(pool, fn, *args)`` gives, for less: called from
+        ``loop``'s thread. Cancelling the future before the call starts skips the call.
+        """
+        future: asyncio.Future[Any] = loop.create_future()
+        self._hand_over((_LoopResult(loop, future), fn, args, {}))
+        return future
+
+    def _hand_over(self, call: _Call) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -67,7 +130,6 @@ class LastIdleThreadPool(Executor):
                 runner.start()
             else:
                 self._queued.append(call)
-        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking calls; idle threads exit now, busy ones after the queued calls (``wait``: join them)."""

@@ -143,3 +143,57 @@ def test_shutdown_with_wait_joins_the_busy_threads():
     pool.shutdown(wait=True)
     assert busy.done() and busy.result() is True
     assert not [t for t in threading.enumerate() if t.name.startswith("tf-join-test")]
+
+
+def test_run_on_gives_the_outcome_to_an_asyncio_future():
+    pool = LastIdleThreadPool(2, "t")
+
+    def boom() -> None:
+        raise KeyError("nope")
+
+    async def main() -> None:
+        assert await pool.run_on(asyncio.get_running_loop(), lambda a, b: a + b, 2, 3) == 5
+        with pytest.raises(KeyError):
+            await pool.run_on(asyncio.get_running_loop(), boom)
+        idents = {await pool.run_on(asyncio.get_running_loop(), threading.get_ident) for _ in range(20)}
+        assert len(idents) == 1 and threading.get_ident() not in idents
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_run_on_skips_a_call_cancelled_before_it_starts():
+    pool = LastIdleThreadPool(1, "t")
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = pool.run_on(loop, release.wait, 5)
+        queued = pool.run_on(loop, ran.append, "queued")
+        queued.cancel()
+        release.set()
+        assert await busy is True
+        assert await pool.run_on(loop, ran.append, "after") is None  # the one thread went on past the skipped call
+        assert queued.cancelled()
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.shutdown(wait=True)
+    assert ran == ["after"]
+
+
+def test_run_on_after_its_loop_closed_does_not_break_the_thread():
+    pool = LastIdleThreadPool(1, "t")
+    release = threading.Event()
+    loop = asyncio.new_event_loop()
+    pool.run_on(loop, release.wait, 5)
+    loop.close()
+    release.set()  # the call ends with nobody to tell: its outcome is dropped
+    try:
+        assert pool.submit(lambda: "still serving").result(timeout=5) == "still serving"
+    finally:
+        pool.shutdown(wait=True)
