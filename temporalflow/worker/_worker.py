@@ -120,14 +120,13 @@ class Worker:
         self._history_limit = int(history_count_limit or settings.HISTORY_COUNT_LIMIT)
         self._suggest_continue_as_new_at = continue_as_new_suggested_at
         self._own_activity_executor = False
-        # The pools made here hand one-at-a-time work to the same warm thread (see _threads).
         if activity_executor is None and self._activities is not None and self._activities.has_sync:
-            activity_executor = LastIdleThreadPool(
+            activity_executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._max_act, thread_name_prefix="temporalflow-activity")
             self._own_activity_executor = True
         self._activity_executor = activity_executor
         self._local_shutdown = threading.Event()  # activity.is_worker_shutdown() in local activities
-        self._wf_executor = workflow_task_executor or LastIdleThreadPool(
+        self._wf_executor = workflow_task_executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="temporalflow-workflow")
         self._own_wf_executor = workflow_task_executor is None
         self._db_threads = max(1, db_threads)
