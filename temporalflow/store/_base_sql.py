@@ -366,12 +366,15 @@ class _StoreBase:
 
     def _lock_run(self, cur: Any, run_pk: int) -> dict[str, Any] | None:
         """Read (and on PostgreSQL lock) a run row; ``now`` comes with it (and ``has_children``, see there)."""
-        cur.execute(
-            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now{self._has_children_sql()} FROM {RUN} WHERE id = "
-            f"%s{self.dialect.lock_suffix()}",
-            [run_pk],
-        )
+        cur.execute(self._lock_run_sql(), [run_pk])
         return _row(cur)
+
+    def _lock_run_sql(self) -> str:
+        """The statement of :meth:`_lock_run` (one ``%s``: the row id), to send now and read later."""
+        return (
+            f"SELECT {_RUN_COLS}, {self._now_sql()} AS now{self._has_children_sql()} FROM {RUN} WHERE id = "
+            f"%s{self.dialect.lock_suffix()}"
+        )
 
     def _has_children_sql(self) -> str:
         """``, has_children`` for a statement that reads (and locks) run rows, on PostgreSQL; else nothing.

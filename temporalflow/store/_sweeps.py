@@ -23,6 +23,7 @@ from temporalflow.store._base_sql import (
     WFT_STARTED,
     _loads,
     _min,
+    _row,
     _rows,
     _wft_scheduled,
 )
@@ -36,15 +37,55 @@ class _SweepsMixin(_ActivitiesMixin):
     _visible_watermark: float | None
 
     def fire_due_timers(self, limit: int = 100) -> int:
-        """Turn due timers and expired deadlines into events (see the protocol); returns the count."""
+        """Turn due timers and expired deadlines into events (see the protocol); returns the count.
+
+        One read first says which sweeps have anything to do, and only those run: a timer
+        loop goes round for every timer (dense when many runs sleep alike), and each sweep
+        is a transaction of its own. What becomes due after that read waits for the next
+        round, as it would after a sweep's own read.
+        """
+        due = self._due_sweeps()
         handled = 0
-        handled += self._fire_timers(limit)
-        handled += self._expire_activities(limit)
-        handled += self._expire_workflow_tasks(limit)
-        handled += self._expire_runs(limit)
-        handled += self.deliver_outbox(limit)  # children's closes, signals and cancels between runs
-        self._announce_visible()
+        if due["timers"]:
+            handled += self._fire_timers(limit)
+        if due["activities"]:
+            handled += self._expire_activities(limit)
+        if due["workflow_tasks"]:
+            handled += self._expire_workflow_tasks(limit)
+        if due["runs"]:
+            handled += self._expire_runs(limit)
+        if due["outbox"]:
+            handled += self.deliver_outbox(limit)  # children's closes, signals and cancels between runs
+        if due["visible"]:
+            self._announce_visible(due["since"], due["now"])
+        else:
+            self._visible_watermark = due["now"]
         return handled
+
+    def _due_sweeps(self) -> dict[str, Any]:
+        """Which sweeps have work now (one statement, no transaction), and that now."""
+        now = self._now_sql()
+        since = f"COALESCE(%s, {now} - 60.0)"  # before the first round: the last minute
+        cur = self._cursor()
+        cur.execute(
+            f"SELECT {now}, {since}, "
+            f"EXISTS (SELECT 1 FROM {TIMER} WHERE fire_at <= {now}), "
+            f"EXISTS (SELECT 1 FROM {ACTIVITY} WHERE timeout_at <= {now}), "
+            f"EXISTS (SELECT 1 FROM {RUN} WHERE wft_state = 2 AND wft_lease_until <= {now}), "
+            f"EXISTS (SELECT 1 FROM {RUN} WHERE status = {RUNNING} AND run_deadline IS NOT NULL "
+            f"AND run_deadline <= {now}), "
+            f"EXISTS (SELECT 1 FROM {OUTBOX} WHERE visible_at <= {now}), "
+            f"EXISTS (SELECT 1 FROM {RUN} WHERE wft_state = 1 AND wft_visible_at > {since} "
+            f"AND wft_visible_at <= {now}) "
+            f"OR EXISTS (SELECT 1 FROM {ACTIVITY} WHERE state = 1 AND visible_at > {since} "
+            f"AND visible_at <= {now})",
+            [self._visible_watermark] * 3,
+        )
+        row = cur.fetchone()
+        keys = ("now", "since", "timers", "activities", "workflow_tasks", "runs", "outbox", "visible")
+        out: dict[str, Any] = dict(zip(keys, row, strict=True))
+        out["now"], out["since"] = float(out["now"]), float(out["since"])
+        return out
 
     def _sweep(self, candidates_sql: str, handle: Callable[[Any, int, dict[str, Any] | None], int]) -> int:
         """Lock each run that ``candidates_sql`` selects, in id order, and let ``handle`` act on it.
@@ -62,33 +103,42 @@ class _SweepsMixin(_ActivitiesMixin):
         return count
 
     def _fire_timers(self, limit: int) -> int:
-        def fire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
-            if run is None:
-                return 0
-            now = float(run["now"])
+        # Candidates are read without locks; each run is then locked (run first, then its
+        # timers, in id order) and its due timers deleted with RETURNING, so a timer fires
+        # once even when several workers sweep at the same time. The lock and delete
+        # statements of all candidates go out together and are read after: one round
+        # trip for the batch on PostgreSQL, however many runs are due (dense timers come
+        # in batches when the sweep falls behind).
+        count = 0
+        with self._atomic():
+            cur = self._cursor()
             cur.execute(
-                f"DELETE FROM {TIMER} WHERE run_id = %s AND fire_at <= %s RETURNING timer_id, "
-                "started_event_id, seq",
-                [run_pk, now],
+                f"SELECT run_id FROM {TIMER} WHERE fire_at <= {self._now_sql()} ORDER BY fire_at LIMIT {int(limit)}",
+                [],
             )
-            fired = sorted(cur.fetchall(), key=lambda r: (r[2], r[0]))
-            if not fired or run["status"] != RUNNING:
-                return 0
-            self._append_locked(
-                cur,
-                run,
-                now,
-                [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired],
-            )
-            return len(fired)
-
-        # Candidates are read without locks; each run is then locked (run first,
-        # then its timers) and its due timers deleted with RETURNING, so a timer
-        # fires once even when several workers sweep at the same time.
-        return self._sweep(
-            f"SELECT run_id FROM {TIMER} WHERE fire_at <= {self._now_sql()} ORDER BY fire_at LIMIT {int(limit)}",
-            fire,
-        )
+            sent = []
+            for run_pk in sorted({r[0] for r in cur.fetchall()}):
+                lock, delete = self._cursor(), self._cursor()
+                lock.execute(self._lock_run_sql(), [run_pk])
+                delete.execute(
+                    f"DELETE FROM {TIMER} WHERE run_id = %s AND fire_at <= {self._now_sql()} RETURNING timer_id, "
+                    "started_event_id, seq",
+                    [run_pk],
+                )
+                sent.append((lock, delete))
+            for lock, delete in sent:
+                run = _row(lock)
+                fired = sorted(delete.fetchall(), key=lambda r: (r[2], r[0]))
+                if run is None or not fired or run["status"] != RUNNING:
+                    continue
+                self._append_locked(
+                    cur,
+                    run,
+                    float(run["now"]),
+                    [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired],
+                )
+                count += len(fired)
+        return count
 
     def _expire_activities(self, limit: int) -> int:
         def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
@@ -213,16 +263,14 @@ class _SweepsMixin(_ActivitiesMixin):
             expire,
         )
 
-    def _announce_visible(self) -> None:
-        """Wake pollers of queues whose delayed tasks (start delay, retry backoff) became visible.
+    def _announce_visible(self, since: float, now: float) -> None:
+        """Wake pollers of queues whose delayed tasks (start delay, retry backoff) became visible in (since, now].
 
         Nothing is written; the tasks were already claimable, but idle workers on
         PostgreSQL sleep until notified.
         """
         with self._atomic():
             cur = self._cursor()
-            now = self._now(cur)
-            since = self._visible_watermark if self._visible_watermark is not None else now - 60.0
             cur.execute(
                 f"SELECT DISTINCT namespace, task_queue FROM {RUN} WHERE wft_state = 1 "
                 f"AND wft_visible_at > %s AND wft_visible_at <= %s",

@@ -88,3 +88,27 @@ def test_concurrent_sweeps_fire_each_timer_once(store, queue):
     from temporalflow.models import HistoryEvent
 
     assert HistoryEvent.objects.filter(event_type="TimerFired").count() == n
+
+
+def test_one_sweep_fires_the_due_timers_of_many_runs_and_skips_closed_ones(store, queue):
+
+    leases = []
+    for i in range(5):
+        start(store, queue, f"wf-{i}")
+        lease = claim_one(store, queue)
+        store.complete_workflow_task(lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.02),
+                                                      StartTimer(seq=2, start_to_fire_timeout=3600)]))
+        leases.append(lease)
+    store.terminate("default", "wf-4", None, "closed before its timer", None, "test")
+    all_due_at = store.now() + 0.05
+    assert_eventually(lambda: store.now() >= all_due_at, timeout=5)
+    # One sweep: 4 open runs x 1 due timer (the far ones stay); the closed run's timers went with it.
+    assert store.fire_due_timers() == 4
+    for lease in leases[:4]:
+        history = store.read_history(lease.run_pk)
+        assert [str(e.event_type) for e in history[-2:]] == ["TimerFired", "WorkflowTaskScheduled"]
+        assert history[-2].attributes["timer_id"] == "1"
+    assert store.fire_due_timers() == 0
+    assert store.next_due_time() > store.now() + 3000
+    assert {lease.run_pk for lease in store.claim_workflow_tasks("default", queue, "w1", 10)} == {
+        lease.run_pk for lease in leases[:4]}
