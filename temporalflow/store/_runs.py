@@ -14,6 +14,7 @@ from django.db import IntegrityError, connections
 from temporalflow.conf import settings
 from temporalflow.core.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
 from temporalflow.core.payload import PayloadsJSON
+from temporalflow.store import notify
 from temporalflow.store._base_sql import (
     _RUN_COLS,
     EVENT,
@@ -27,6 +28,7 @@ from temporalflow.store._base_sql import (
     _wft_scheduled,
     close_notice_event,
 )
+from temporalflow.store._dialects import notify_payload, pg_channel
 from temporalflow.store._history import _HistoryWrites
 from temporalflow.store._schedule_spec import cron_backoff
 from temporalflow.store.base import (
@@ -325,18 +327,20 @@ class _RunsMixin(_HistoryWrites):
             and not req.cron_schedule
             and getattr(self._local, "after_commit", None) is None
             and not connections[self.alias].in_atomic_block
+            and connections[self.alias].get_autocommit()
         )
 
     def _start_fresh(self, req: StartWorkflowRequest) -> StartWorkflowResult | None:
-        """Start a workflow id that has no run yet in one round trip, the commit included.
+        """Start a workflow id that has no run yet with one statement, its own transaction.
 
-        One statement inserts the run and its first events unless the id has a run (then
+        The statement inserts the run and its first events unless the id has a run (then
         nothing is written, and None sends the caller to the usual path, whose policies
-        decide); the COMMIT goes in the same pipeline. The times are the statement's now, in
-        SQL, so nothing needs reading first. A concurrent start of the same new id that
-        commits first makes this one fail on the one-running-run index: None too, and the
-        usual path then sees that run. ``run:{pk}`` is not published: nobody can wait for a
-        run whose row id this call has not returned yet.
+        decide), and sends the wake-ups only if it inserted. The times are the statement's
+        now, in SQL, so nothing needs reading first; autocommit makes it one round trip with
+        no BEGIN or COMMIT to send. A concurrent start of the same new id that commits first
+        makes this one fail on the one-running-run index: None too, and the usual path then
+        sees that run. ``run:{pk}`` is not published: nobody can wait for a run whose row id
+        this call has not returned yet.
         """
         new = self._new_run(
             0.0,  # every time column is an offset from the statement's now (_OFFSET_COLS)
@@ -379,20 +383,21 @@ class _RunsMixin(_HistoryWrites):
             f"e AS (INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) "
             f"SELECT r.id, v.event_id, v.event_type, n.t, v.attributes::jsonb FROM r, n, "
             f"(VALUES {','.join(rows)}) AS v(event_id, event_type, attributes)) "
-            "SELECT id FROM r"
+            "SELECT r.id, pg_notify(x.k, x.c) FROM r, unnest(%s::text[], %s::text[]) AS x(k, c)"
         )
+        wake = sorted(set(new.wake))
+        params += [[pg_channel(c) for c in wake], [notify_payload(c, None) for c in wake]]
         try:
-            with self._atomic():
-                cur = self._cursor()
-                cur.execute(sql, params)
-                self._publish(cur, new.wake)  # a spurious wake-up if nothing was inserted: allowed
-            row = cur.fetchone()  # its result came back with the COMMIT's
+            cur = self._cursor()
+            cur.execute(sql, params)  # autocommit (see _can_start_fresh): committed when it returns
+            row = cur.fetchone()
         except IntegrityError as exc:
             if "tf_run_one_running_per_id" not in str(exc):
                 raise
             return None
         if row is None:
             return None
+        notify.hub.publish(wake)  # this process's subscribers; PostgreSQL told the others at the commit
         return StartWorkflowResult(run_id=new.run_id, started=True, run_pk=int(row[0]))
 
     def _before_start(
