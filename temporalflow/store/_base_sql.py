@@ -304,15 +304,18 @@ class _StoreBase:
         events: Sequence[tuple[EventType, dict[str, Any]]],
         texts: list[str] | None = None,
         decoded: bool = True,
+        with_sql: str = "",
+        with_params: Sequence[Any] = (),
     ) -> list[HistoryEvent]:
         """Insert ``events`` with ids ``first_id, first_id + 1, ...`` (multi-row INSERTs).
 
         Returns them as a later read would (attributes decoded from the stored JSON), so a
         worker can hand them to its cached run instead of reading them back (``decoded=False``:
         nobody will, and nothing is returned); ``texts``, if given, gets their attributes as stored.
+        ``with_sql``: see :meth:`_insert_event_rows`.
         """
         stored = self._insert_event_rows(
-            cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)])
+            cur, [(run_pk, first_id + i, now, *event) for i, event in enumerate(events)], with_sql, with_params)
         if texts is not None:
             texts.extend(stored)
         if not decoded:
@@ -327,12 +330,16 @@ class _StoreBase:
         self._publish(cur, [f"closed:{run_pk}", *channels], {f"closed:{run_pk}": close_notice(event, text)})
 
     def _insert_event_rows(
-        self, cur: Any, rows: Sequence[tuple[int, int, float, EventType, dict[str, Any]]]
+        self, cur: Any, rows: Sequence[tuple[int, int, float, EventType, dict[str, Any]]],
+        with_sql: str = "", with_params: Sequence[Any] = (),
     ) -> list[str]:
         """Insert ``(run pk, event id, time, type, attributes)`` rows, of one run or several (multi-row INSERTs).
 
-        Returns the attributes as stored (JSON text), in order.
+        ``with_sql`` (PostgreSQL: a data-modifying statement, ``with_params`` its parameters)
+        runs as a WITH clause of the first INSERT: one statement to send, parse and execute
+        instead of two. Returns the attributes as stored (JSON text), in order.
         """
+        assert not with_sql or rows, "the WITH statement needs an INSERT to ride on"
         texts: list[str] = []
         for start in range(0, len(rows), _EVENT_ROWS_PER_INSERT):
             chunk = rows[start : start + _EVENT_ROWS_PER_INSERT]
@@ -342,8 +349,11 @@ class _StoreBase:
                 texts.append(text)
                 params += [run_pk, event_id, str(etype), ts, text]
             values = ",".join(["(%s,%s,%s,%s,%s)"] * len(chunk))
+            prefix = ""
+            if start == 0 and with_sql:
+                prefix, params = f"WITH w AS ({with_sql}) ", [*with_params, *params]
             cur.execute(
-                f"INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) VALUES {values}",
+                f"{prefix}INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) VALUES {values}",
                 params,
             )
         return texts

@@ -115,14 +115,19 @@ class PostgresDialect(Dialect):
         return "extract(epoch from statement_timestamp())::float8"
 
     def claim(
-        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str
+        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str,
+        then_insert: str = "",
     ) -> str:
         # MATERIALIZED keeps the locking subquery from being inlined (and re-run).
-        return (
+        locked = (
             f"WITH c AS MATERIALIZED (SELECT id FROM {table} WHERE {where} ORDER BY {order_by} "
-            f"LIMIT {int(limit)} FOR NO KEY UPDATE SKIP LOCKED) "
-            f"UPDATE {table} SET {update_set} WHERE id IN (SELECT id FROM c) RETURNING {returning}"
+            f"LIMIT {int(limit)} FOR NO KEY UPDATE SKIP LOCKED)"
         )
+        update = f"UPDATE {table} SET {update_set} WHERE id IN (SELECT id FROM c) RETURNING {returning}"
+        if not then_insert:
+            return f"{locked} {update}"
+        # The INSERT reads the claimed rows as the UPDATE returned them ("u"), in the same statement.
+        return f"{locked}, u AS ({update}), i AS ({then_insert}) SELECT * FROM u"
 
     def lock_suffix(self) -> str:
         # NO KEY UPDATE: the store never changes a row's id, and unlike FOR UPDATE it does

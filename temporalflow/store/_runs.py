@@ -381,7 +381,7 @@ class _RunsMixin(_HistoryWrites):
             f"r AS (INSERT INTO {RUN} ({','.join(new.cols)}) SELECT {','.join(exprs)} FROM n "
             f"WHERE NOT EXISTS (SELECT 1 FROM {RUN} WHERE namespace = %s AND workflow_id = %s) RETURNING id), "
             f"e AS (INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) "
-            f"SELECT r.id, v.event_id, v.event_type, n.t, v.attributes::jsonb FROM r, n, "
+            f"SELECT r.id, v.event_id, v.event_type, n.t, v.attributes FROM r, n, "
             f"(VALUES {','.join(rows)}) AS v(event_id, event_type, attributes)) "
             "SELECT r.id, pg_notify(x.k, x.c) FROM r, unnest(%s::text[], %s::text[]) AS x(k, c)"
         )

@@ -174,6 +174,14 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
             f"AND e.event_id >= {RUN}.wft_started_event_id - {int(CLAIM_RECENT_EVENTS)}) AS recent_events"
             if history_after is not None and d.vendor == "postgresql" else ""
         )
+        # On PostgreSQL the claim also writes each task's WorkflowTaskStarted: one statement
+        # instead of two. Its attributes are the text _dumps(_wft_started(...)) gives.
+        started_insert = (
+            f"INSERT INTO {EVENT} (run_id, event_id, event_type, event_time, attributes) "
+            f"SELECT id, wft_started_event_id, '{EventType.WORKFLOW_TASK_STARTED!s}', now, "
+            "%(started_head)s || wft_scheduled_event_id || ',' || %(started_tail)s FROM u"
+            if d.vendor == "postgresql" else ""
+        )
         sql = d.claim(
             RUN,
             where=(
@@ -189,8 +197,14 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
             ),
             returning=f"{_RUN_COLS}, {now} AS now{recent}{self._has_children_sql()}",
+            **({"then_insert": started_insert} if started_insert else {}),
         )
-        cur.execute(sql, {"ns": namespace, "q": task_queue, "me": identity})
+        params = {"ns": namespace, "q": task_queue, "me": identity}
+        if started_insert:
+            # '{"scheduled_event_id":' + id + ',' + '"identity":...}': the id is the first key.
+            head, _, tail = _dumps(_wft_started(0, identity)[1]).partition("0,")
+            params.update(started_head=head, started_tail=tail)
+        cur.execute(sql, params)
         rows = _rows(cur)
         if not rows:
             return []
@@ -199,7 +213,8 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         for r in rows:
             event = _wft_started(r["wft_scheduled_event_id"], identity)
             started.append((r["id"], r["wft_started_event_id"], float(r["now"]), *event))
-        self._insert_event_rows(cur, started)
+        if not started_insert:
+            self._insert_event_rows(cur, started)
         updates = self._pending_updates(cur, [r["id"] for r in rows if r["updates_waiting"]])
         self._publish(cur, [f"run:{r['id']}" for r in rows])
         history: dict[int, list[HistoryEvent]] = {}
@@ -548,17 +563,21 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
         if closing is not None:
             set_sql += ", status = %s, close_time = %s, close_ts = %s"
             params += [int(_CLOSE_STATUS[type(closing)]), self._dt(now), now]
-        cur.execute(
-            f"UPDATE {RUN} SET {set_sql} WHERE id = %s AND wft_state = 2 AND wft_started_event_id = %s",
-            [*params, run_pk, lease.started_event_id],
-        )
-        # PostgreSQL holds the row lock from _lock_for_lease, so only SQLite needs to look.
-        if self.dialect.vendor != "postgresql" and self._rowcount(cur) != 1:
-            raise StaleTask(
-                f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
-            )
+        update_sql = f"UPDATE {RUN} SET {set_sql} WHERE id = %s AND wft_state = 2 AND wft_started_event_id = %s"
+        update_params = [*params, run_pk, lease.started_event_id]
         texts: list[str] = []
-        written = self._insert_events(cur, run_pk, completed_id, now, events, texts)
+        if self.dialect.vendor == "postgresql":
+            # This transaction holds the row lock (its claim, or _lock_for_lease), so the UPDATE
+            # matches; it goes out as the WITH clause of the events' INSERT: one statement.
+            written = self._insert_events(cur, run_pk, completed_id, now, events, texts,
+                                          with_sql=update_sql, with_params=update_params)
+        else:
+            cur.execute(update_sql, update_params)
+            if self._rowcount(cur) != 1:
+                raise StaleTask(
+                    f"workflow task {lease.started_event_id} of run {lease.run_id} is no longer current"
+                )
+            written = self._insert_events(cur, run_pk, completed_id, now, events, texts)
         upserts = [c.search_attributes for c in cmds if isinstance(c, UpsertWorkflowSearchAttributes)]
         if upserts:  # the run's attributes and their index change with the events (before a continue-as-new reads them)
             self._upsert_search_attributes(cur, run, upserts)

@@ -243,3 +243,23 @@ def test_new_id_starts_without_a_read_first_on_postgresql(store, queue):
     sql = [q["sql"] for q in ctx.captured_queries]  # (BEGIN, the wake-up and COMMIT go on the raw connection)
     assert len(sql) == 1 and "NOT EXISTS" in sql[0], sql
     assert store.claim_workflow_tasks("default", queue, "w", 10)[0].workflow_id == "wf-new"
+
+
+def test_stored_event_attributes_are_compact_json_on_every_path(store, queue):
+    # The one-statement start, the claim that writes WorkflowTaskStarted itself and the
+    # completion whose UPDATE rides on the events' INSERT all store the text _dumps makes.
+    import json
+
+    from django.db import connection
+
+    start(store, queue, "wf-json", memo={"k": "v"})
+    lease = claim_one(store, queue, identity='w "1" é')
+    store.complete_workflow_task(lease, complete([finish()]))
+    with connection.cursor() as cur:
+        cur.execute("SELECT event_type, attributes FROM temporalflow_event WHERE run_id = %s ORDER BY event_id",
+                    [lease.run_pk])
+        rows = cur.fetchall()
+    assert [t for t, _ in rows][:3] == ["WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted"]
+    for _, text in rows:
+        assert text == json.dumps(json.loads(text), separators=(",", ":")), text
+    assert json.loads(rows[2][1]) == {"scheduled_event_id": 2, "identity": 'w "1" é', "request_id": ""}
