@@ -82,9 +82,16 @@ class Dialect:
         return repr(time.time())
 
     def claim(
-        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str
+        self, table: str, where: str, order_by: str, limit: int, update_set: str, returning: str,
+        then_insert: str = "",
     ) -> str:
-        """``UPDATE table SET update_set WHERE id IN (<limit rows matching where>) RETURNING returning``."""
+        """``UPDATE table SET update_set WHERE id IN (<limit rows matching where>) RETURNING returning``.
+
+        ``then_insert``: an INSERT reading the claimed rows from ``u`` in the same statement
+        (PostgreSQL only; check ``vendor`` before passing one).
+        """
+        if then_insert:
+            raise NotImplementedError(f"{self.vendor} claims cannot carry an INSERT")
         return (
             f"UPDATE {table} SET {update_set} WHERE id IN "
             f"(SELECT id FROM {table} WHERE {where} ORDER BY {order_by} LIMIT {int(limit)}) "

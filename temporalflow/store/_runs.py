@@ -62,6 +62,25 @@ class _NewRun(NamedTuple):
     """Channels to publish besides ``run:{pk}``."""
 
 
+def _run_options(req: StartWorkflowRequest) -> dict[str, Any]:
+    """The ``_new_run`` arguments a client start takes straight from its request (both start paths)."""
+    return {
+        "namespace": req.namespace,
+        "workflow_id": req.workflow_id,
+        "workflow_type": req.workflow_type,
+        "task_queue": req.task_queue,
+        "input": req.input,
+        "execution_timeout": req.execution_timeout,
+        "run_timeout": req.run_timeout,
+        "task_timeout": req.task_timeout,
+        "memo": req.memo,
+        "retry_policy": req.retry_policy,
+        "request_id": req.request_id,
+        "identity": req.identity,
+        "header": req.header,
+    }
+
+
 def _signaled(
     name: str, input: PayloadsJSON | None, identity: str, header: dict[str, Any] | None
 ) -> tuple[EventType, dict[str, Any]]:
@@ -286,21 +305,9 @@ class _RunsMixin(_HistoryWrites):
                 run_pk, run_id = self._create_run(
                     cur,
                     now,
-                    namespace=req.namespace,
-                    workflow_id=req.workflow_id,
-                    workflow_type=req.workflow_type,
-                    task_queue=req.task_queue,
-                    input=req.input,
-                    execution_timeout=req.execution_timeout,
-                    run_timeout=req.run_timeout,
-                    task_timeout=req.task_timeout,
-                    memo=req.memo,
+                    **_run_options(req),
                     search_attributes=req.search_attributes,
-                    retry_policy=req.retry_policy,
                     cron_schedule=req.cron_schedule,
-                    request_id=req.request_id,
-                    identity=req.identity,
-                    header=req.header,
                     # A cron workflow's first task waits for the first cron time.
                     start_delay=cron_backoff(req.cron_schedule, now) if req.cron_schedule else req.start_delay,
                     signal=(req.signal_name, req.signal_input) if req.signal_name is not None else None,
@@ -342,23 +349,8 @@ class _RunsMixin(_HistoryWrites):
         sees that run. ``run:{pk}`` is not published: nobody can wait for a run whose row id
         this call has not returned yet.
         """
-        new = self._new_run(
-            0.0,  # every time column is an offset from the statement's now (_OFFSET_COLS)
-            namespace=req.namespace,
-            workflow_id=req.workflow_id,
-            workflow_type=req.workflow_type,
-            task_queue=req.task_queue,
-            input=req.input,
-            execution_timeout=req.execution_timeout,
-            run_timeout=req.run_timeout,
-            task_timeout=req.task_timeout,
-            memo=req.memo,
-            retry_policy=req.retry_policy,
-            request_id=req.request_id,
-            identity=req.identity,
-            header=req.header,
-            start_delay=req.start_delay,
-        )
+        # Every time column is an offset from the statement's now (_OFFSET_COLS).
+        new = self._new_run(0.0, **_run_options(req), start_delay=req.start_delay)
         exprs: list[str] = []
         params: list[Any] = []
         for col, value in new.cols.items():

@@ -197,7 +197,7 @@ class _WorkflowTasksMixin(_RunsMixin, _ActivitiesMixin, _MessagesMixin):
                 f"wft_lease_until = {now} + task_timeout, wft_dirty = FALSE"
             ),
             returning=f"{_RUN_COLS}, {now} AS now{recent}{self._has_children_sql()}",
-            **({"then_insert": started_insert} if started_insert else {}),
+            then_insert=started_insert,
         )
         params = {"ns": namespace, "q": task_queue, "me": identity}
         if started_insert:
