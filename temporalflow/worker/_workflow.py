@@ -568,7 +568,8 @@ class WorkflowTaskRunner:
     ) -> jobs.Completion:
         """The completion ``result()`` gives, or the task failure its error means; checks applied.
 
-        Only :class:`CacheInvalidError` and :class:`HistoryGapError` escape: the caller rebuilds the run.
+        Only :class:`CacheInvalidError` and :class:`HistoryGapError` escape, the first also when the
+        history given did not reach the task: the caller rebuilds the run.
         """
         try:
             completion = result()
@@ -584,8 +585,10 @@ class WorkflowTaskRunner:
             return self._failure(err, "WorkflowWorkerUnhandledFailure")
         metrics.workflow_task_activated(lease, time.perf_counter() - t0)
         if completion is None:
-            err = RuntimeError(f"workflow task {lease.started_event_id} not found in the history")
-            return self._failure(err, "WorkflowWorkerUnhandledFailure")
+            # The run had no such task to activate: a cached run that is ahead of (or otherwise
+            # disagrees with) the store. The caller rebuilds it from the stored history, and only
+            # a run rebuilt that way fails the task with this error.
+            raise CacheInvalidError(f"workflow task {lease.started_event_id} not found in the history")
         if completion.failure is None:
             completion = self._check_payload_sizes(completion)
         if completion.failure is None:
