@@ -79,7 +79,8 @@ def write_peers(path: Path, facts: dict[str, str], results: dict[tuple[str, str]
     lines = [
         "# Peers on the same host, interleaved",
         "",
-        f"Written by `{command}` at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {rounds} rounds, each "
+        f"Written by `{command}` at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, temporalflow at "
+        f"{facts.get('commit', 'an unknown commit')}: {rounds} rounds, each "
         "running every system once, back to back; medians over the rounds (min–max).",
         "",
         f"- machine: {facts['nproc']} cores, {facts['cpu']}; kernel {facts['kernel']}",
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
                 for k, v in figures.items():
                     results.setdefault((system, workload), {}).setdefault(k, []).append(v)
     command = "python bench/peers/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_peers(args.output, env.machine_facts(), results, args.rounds, command.strip())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    facts = {**env.machine_facts(), "commit": commit.stdout.strip() or "an unknown commit"}
+    write_peers(args.output, facts, results, args.rounds, command.strip())
     print(f"compare: wrote {args.output}", file=sys.stderr)
 
 
