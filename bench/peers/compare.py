@@ -1,6 +1,6 @@
-"""Workloads A and B on temporalflow and on DBOS, interleaved, on the same PostgreSQL server.
+"""Workloads A-D on temporalflow and on DBOS, interleaved, on the same PostgreSQL server.
 
-Usage: ``python bench/peers/compare.py [--rounds 3] [-w A -w B]``.
+Usage: ``python bench/peers/compare.py [--rounds 3] [-w A -w B ...]``.
 
 The host's speed drifts by up to 2x within an hour, so figures measured on different
 days (like the peer figures quoted in the issue) do not compare. Here each round runs
@@ -30,8 +30,9 @@ PEER_VENV = ROOT / ".venv-peers"
 PEER_PYTHON = PEER_VENV / "bin" / "python"
 DBOS_DB = "dbos_bench"
 SYSTEMS = ("temporalflow", "dbos-inproc", "dbos-queue")
-SHOWN = {"A": ("A.wfps", "A.cpu_total"), "B": ("B.p50", "B.p99", "B.cpu_total")}
-_FIGURE = re.compile(r"([AB]\.\w+)=([-\d.]+)")
+SHOWN = {"A": ("A.wfps", "A.cpu_total"), "B": ("B.p50", "B.p99", "B.cpu_total"), "C": ("C.actps",),
+         "D": ("D.p50", "D.p99")}
+_FIGURE = re.compile(r"([A-D]\.\w+)=([-\d.]+)")
 
 
 def ensure_peer_venv() -> None:
@@ -94,6 +95,10 @@ def write_peers(path: Path, facts: dict[str, str], results: dict[tuple[str, str]
         "- dbos-inproc: the measuring process starts the workflows and runs them (DBOS's usual deployment).",
         "- dbos-queue: `DBOSClient.enqueue` to one worker process; its queue and `get_result` poll every "
         "5 ms (DBOS's default is 1 s).",
+        "- The workloads are DESIGN §6's: A hello ×1,000 at once, B 100 sequential hello round trips, C a "
+        "10-activity (DBOS: 10-step) workflow ×200 at once, D 200 workflows sleeping 2 s at once. A DBOS "
+        "workflow sleeps with `DBOS.sleep` in the thread that runs it; a temporalflow workflow with a durable "
+        "timer that the worker's timer loop fires.",
         "",
         "| workload | figure | " + " | ".join(SYSTEMS) + " |",
         "|---|---|" + "---:|" * len(SYSTEMS),
@@ -110,8 +115,10 @@ def write_peers(path: Path, facts: dict[str, str], results: dict[tuple[str, str]
                 cells.append(f"{med:.1f} ({lo:.1f}–{hi:.1f})")
             if any(c != "—" for c in cells):
                 lines.append(f"| {workload} | {key} | " + " | ".join(cells) + " |")
-    lines += ["", "Units: `wfps` completed workflows per second; `p50`/`p99` milliseconds; `cpu_total` "
-              "milliseconds of CPU per workflow, all the system's processes and PostgreSQL's together.", ""]
+    lines += ["", "Units: `wfps` completed workflows per second; `actps` activities (DBOS: steps) per second; "
+              "`p50`/`p99` milliseconds (D: lateness of the wake-up after a 2 s sleep, measured inside the "
+              "workflow); `cpu_total` milliseconds of CPU per workflow, all the system's processes and "
+              "PostgreSQL's together.", ""]
     path.write_text("\n".join(lines))
 
 
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("-w", "--workload", action="append", choices=["A", "B"])
+    p.add_argument("-w", "--workload", action="append", choices=list(SHOWN))
     p.add_argument("--output", type=Path, default=ROOT / "bench/PEERS.md")
     args = p.parse_args(argv)
     env.require_postgres()
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_peer_venv()
     results: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in range(args.rounds):
-        for workload in args.workload or ["B", "A"]:
+        for workload in args.workload or ["B", "A", "C", "D"]:
             for system in SYSTEMS:
                 figures = run_one(system, workload)
                 print(f"round {r + 1} {system} {workload}: "
