@@ -36,7 +36,13 @@ from django.db import IntegrityError
 from temporalflow.store._base_sql import EVENT, RUN, RUNNING, _dumps, _loads, _rows
 from temporalflow.store._runs import _RunsMixin
 from temporalflow.store._schedule_spec import CompiledSpec, SpecError, compile_spec, cron_backoff, iso_tick
-from temporalflow.store.base import RunAlreadyStarted, RunStatus, StartWorkflowRequest, StoreError
+from temporalflow.store.base import (
+    RunAlreadyStarted,
+    RunStatus,
+    StartWorkflowRequest,
+    StoreError,
+    WorkflowTaskHandBack,
+)
 from temporalflow.store.schedule_types import (
     ScheduleAlreadyExists,
     ScheduleNotFound,
@@ -298,9 +304,9 @@ class _SchedulesMixin(_RunsMixin):
 
     # --- firing -------------------------------------------------------------------
 
-    def fire_due_timers(self, limit: int = 100) -> int:
+    def fire_due_timers(self, limit: int = 100, hand_back: WorkflowTaskHandBack | None = None) -> int:
         """Timers and deadlines (see the protocol), then due schedules; returns how many were handled."""
-        return super().fire_due_timers(limit) + self._fire_schedules(limit)  # type: ignore[misc]
+        return super().fire_due_timers(limit, hand_back) + self._fire_schedules(limit)  # type: ignore[misc]
 
     def next_due_time(self) -> float | None:
         """The earliest pending timer, deadline, delayed task or schedule time (None: nothing pending)."""

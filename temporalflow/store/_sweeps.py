@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from temporalflow.conf import settings
 from temporalflow.core import retry as retry_math
 from temporalflow.core.events import EventType
 from temporalflow.store._activities import _ActivitiesMixin
@@ -20,15 +21,38 @@ from temporalflow.store._base_sql import (
     RUN,
     RUNNING,
     TIMER,
+    WFT_NONE,
     WFT_STARTED,
     _loads,
     _min,
     _row,
     _rows,
     _wft_scheduled,
+    _wft_started,
 )
 from temporalflow.store._children import OUTBOX
-from temporalflow.store.base import RunStatus
+from temporalflow.store.base import (
+    CompleteWorkflowTaskResult,
+    RunStatus,
+    WorkflowTaskHandBack,
+    WorkflowTaskLease,
+)
+
+
+def _can_hand_back(hand_back: WorkflowTaskHandBack | None, run: dict[str, Any], taken: int) -> bool:
+    """Does this firing start ``run``'s workflow task for the worker that offered ``hand_back``?
+
+    Only a task the firing itself schedules (none scheduled or started), on a run sticky to
+    that worker, with no updates waiting (their admission is the usual claim's job).
+    """
+    return (
+        hand_back is not None
+        and taken < hand_back.max_tasks
+        and bool(hand_back.identity)
+        and run["sticky_identity"] == hand_back.identity
+        and run["wft_state"] == WFT_NONE
+        and not run["updates_waiting"]
+    )
 
 
 class _SweepsMixin(_ActivitiesMixin):
@@ -36,7 +60,7 @@ class _SweepsMixin(_ActivitiesMixin):
 
     _visible_watermark: float | None
 
-    def fire_due_timers(self, limit: int = 100) -> int:
+    def fire_due_timers(self, limit: int = 100, hand_back: WorkflowTaskHandBack | None = None) -> int:
         """Turn due timers and expired deadlines into events (see the protocol); returns the count.
 
         One read first says which sweeps have anything to do, and only those run: a timer
@@ -47,7 +71,7 @@ class _SweepsMixin(_ActivitiesMixin):
         due = self._due_sweeps()
         handled = 0
         if due["timers"]:
-            handled += self._fire_timers(limit)
+            handled += self._fire_timers(limit, hand_back)
         if due["activities"]:
             handled += self._expire_activities(limit)
         if due["workflow_tasks"]:
@@ -102,7 +126,7 @@ class _SweepsMixin(_ActivitiesMixin):
                 count += handle(cur, run_pk, self._lock_run(cur, run_pk))
         return count
 
-    def _fire_timers(self, limit: int) -> int:
+    def _fire_timers(self, limit: int, hand_back: WorkflowTaskHandBack | None = None) -> int:
         # Candidates are read without locks; each run is then locked (run first, then its
         # timers, in id order) and its due timers deleted with RETURNING, so a timer fires
         # once even when several workers sweep at the same time. The lock and delete
@@ -110,6 +134,8 @@ class _SweepsMixin(_ActivitiesMixin):
         # trip for the batch on PostgreSQL, however many runs are due (dense timers come
         # in batches when the sweep falls behind).
         count = 0
+        started: list[tuple[WorkflowTaskLease, dict[str, Any]]] = []
+        claimed: list[tuple[WorkflowTaskLease, CompleteWorkflowTaskResult | None]] = []
         with self._atomic():
             cur = self._cursor()
             cur.execute(
@@ -131,14 +157,58 @@ class _SweepsMixin(_ActivitiesMixin):
                 fired = sorted(delete.fetchall(), key=lambda r: (r[2], r[0]))
                 if run is None or not fired or run["status"] != RUNNING:
                     continue
-                self._append_locked(
-                    cur,
-                    run,
-                    float(run["now"]),
-                    [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired],
-                )
+                events = [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired]
                 count += len(fired)
+                if _can_hand_back(hand_back, run, len(started)):
+                    assert hand_back is not None
+                    lease = self._append_and_start(cur, run, float(run["now"]), events, hand_back.identity)
+                    hand_back.started.append(lease)
+                    started.append((lease, run))
+                else:
+                    self._append_locked(cur, run, float(run["now"]), events)
+            if started:
+                assert hand_back is not None
+                completions = hand_back.run_workflow_tasks([lease for lease, _ in started])
+                claimed = [
+                    (lease, None if done is None else self._complete_if_valid(cur, lease, done, run))  # type: ignore[attr-defined]
+                    for (lease, run), done in zip(started, completions, strict=True)
+                ]
+        if hand_back is not None:
+            hand_back.claimed = claimed
         return count
+
+    def _append_and_start(
+        self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]],
+        identity: str,
+    ) -> WorkflowTaskLease:
+        """Append ``events`` to a locked, open run with no workflow task, then start its new task for ``identity``.
+
+        As ``_append_locked`` followed by a claim, in one UPDATE: WorkflowTaskScheduled and
+        WorkflowTaskStarted follow the events, and ``run`` is updated to the row as written
+        (what completing the task in this transaction reads).
+        """
+        first = run["next_event_id"]
+        scheduled = first + len(events)
+        lease_until = now + float(run["task_timeout"])
+        cur.execute(
+            f"UPDATE {RUN} SET next_event_id = %s, wft_state = {WFT_STARTED}, wft_scheduled_event_id = %s, "
+            "wft_started_event_id = %s, wft_visible_at = %s, wft_attempt = 1, wft_lease_until = %s, "
+            "wft_dirty = FALSE, sticky_until = %s WHERE id = %s",
+            [scheduled + 2, scheduled, scheduled + 1, now, lease_until,
+             now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT), run["id"]],
+        )
+        history = self._insert_events(
+            cur, run["id"], first, now,
+            [*events, _wft_scheduled(run["task_queue"], run["task_timeout"]), _wft_started(scheduled, identity)],
+        )
+        run.update(next_event_id=scheduled + 2, wft_state=WFT_STARTED, wft_scheduled_event_id=scheduled,
+                   wft_started_event_id=scheduled + 1, wft_attempt=1, wft_lease_until=lease_until, wft_dirty=False)
+        self._publish(cur, [f"run:{run['id']}"])
+        return WorkflowTaskLease(
+            run_pk=run["id"], namespace=run["namespace"], workflow_id=run["workflow_id"], run_id=run["run_id"],
+            workflow_type=run["workflow_type"], task_queue=run["task_queue"], scheduled_event_id=scheduled,
+            started_event_id=scheduled + 1, attempt=1, task_timeout=float(run["task_timeout"]), history=history,
+        )
 
     def _expire_activities(self, limit: int) -> int:
         def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:

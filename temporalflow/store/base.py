@@ -276,6 +276,28 @@ class CompleteWorkflowTaskResult:
 
 
 @dataclass(slots=True)
+class WorkflowTaskHandBack:
+    """A worker's offer to ``fire_due_timers``: start the woken runs' tasks for it, and complete them.
+
+    A due timer of a run sticky to ``identity`` whose workflow task is idle gets that task
+    started for the worker in the firing transaction (at most ``max_tasks`` of them), and
+    ``run_workflow_tasks(leases)`` is called there, as by ``claim_and_complete_workflow_tasks``:
+    the worker that caches the run goes on from its timer with no trip through the queue,
+    and one commit covers the firing and the completions.
+    """
+
+    identity: str
+    max_tasks: int
+    run_workflow_tasks: Callable[[list[WorkflowTaskLease]], list[WorkflowTaskCompletion | None]]
+    started: list[WorkflowTaskLease] = field(default_factory=list)
+    """The tasks started so far, filled in as they are (before the commit): after a failed
+    call, the worker drops what it prepared for them."""
+    claimed: list[tuple[WorkflowTaskLease, CompleteWorkflowTaskResult | None]] = field(default_factory=list)
+    """Set once the transaction committed: each started task and its completion's result
+    (None: not completed there, the task is the worker's to run the usual way)."""
+
+
+@dataclass(slots=True)
 class HeartbeatResult:
     """Answer to a heartbeat: should the activity stop?"""
 
@@ -521,11 +543,13 @@ class Store(Protocol):
     def answer_query(self, query_id: str, answer: QueryAnswer) -> None:
         """Record a query's answer for the waiting client."""
 
-    def fire_due_timers(self, limit: int = 100) -> int:
+    def fire_due_timers(self, limit: int = 100, hand_back: WorkflowTaskHandBack | None = None) -> int:
         """Handle due timers and deadlines; returns how many were handled.
 
         Timers become TimerFired; expired activity, workflow-task and run deadlines become
-        their TimedOut events (or activity retries).
+        their TimedOut events (or activity retries). With ``hand_back``, the workflow tasks
+        the fired timers schedule on runs sticky to that worker are started and completed
+        for it in the same transaction (see :class:`WorkflowTaskHandBack`).
         """
 
     def next_due_time(self) -> float | None:

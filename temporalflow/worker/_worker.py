@@ -30,6 +30,10 @@ from temporalflow.worker._workflow import WorkflowRegistry, WorkflowTaskRunner
 
 logger = logging.getLogger("temporalflow.worker")
 
+# At most this many fired timers per round go on in the firing transaction (their activations
+# hold its commit back); the rest take the queue.
+_TIMER_HAND_BACK_TASKS = 16
+
 
 class _Slots:
     """A counter of free execution slots with a wake-up when one frees.
@@ -399,8 +403,12 @@ class Worker:
         backoff = 0.1
         try:
             while not self._stopping:
+                hand_back = self._timer_hand_back()
                 try:
-                    handled = await self._db(self._store.fire_due_timers, 200)
+                    try:
+                        handled = await self._db(self._store.fire_due_timers, 200, hand_back)
+                    finally:
+                        self._settle_hand_back(hand_back)
                     if handled >= 200:
                         continue
                     due = await self._db(self._store.next_due_time)
@@ -416,6 +424,35 @@ class Worker:
                     await sub.wait(delay)
         finally:
             sub.close()
+
+    def _timer_hand_back(self) -> sb.WorkflowTaskHandBack | None:
+        """Slots for the workflow tasks a timer firing may start for this worker, or None.
+
+        A fired timer's run that this worker caches then goes on in the firing transaction,
+        as a completed activity's does (see ``Store.fire_due_timers``).
+        """
+        if self._workflows is None or self._stopping or self._cache.size <= 0:
+            return None
+        reserved = self._wft_slots.take_up_to(_TIMER_HAND_BACK_TASKS)
+        if reserved <= 0:
+            return None
+        return sb.WorkflowTaskHandBack(identity=self._identity, max_tasks=reserved,
+                                       run_workflow_tasks=self._wf_runner.run_inline_batch)
+
+    def _settle_hand_back(self, hand_back: sb.WorkflowTaskHandBack | None) -> None:
+        """After a timer firing: settle the tasks it started for this worker and give back the other slots.
+
+        ``claimed`` is set only when the firing committed; after a failure, what the inline
+        activations kept for the tasks it had started is dropped.
+        """
+        if hand_back is None:
+            return
+        claimed = hand_back.claimed
+        self._wft_slots.give(hand_back.max_tasks - len(claimed))
+        for item in claimed:
+            self._spawn(self._wf_runner.settle_claimed(item), self._wft_slots.give)
+        if not claimed and hand_back.started:
+            self._spawn(self._wf_runner.abandon(hand_back.started))
 
     async def _frozen_session_loop(self) -> None:
         """Free the row locks of workers frozen inside a transaction (see ``end_frozen_worker_sessions``).

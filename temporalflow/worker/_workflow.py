@@ -78,6 +78,8 @@ class _Inline:
     driver: RunDriver
     completion: jobs.Completion
     reserved: int
+    started_event_id: int
+    """The task it was made for (what :meth:`WorkflowTaskRunner.abandon` matches)."""
 
 
 class WorkflowTaskRunner:
@@ -419,10 +421,12 @@ class WorkflowTaskRunner:
         never inside it (None leaves the started task to :meth:`settle`).
         """
         if completion.failure is not None or _has_local(completion):
-            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0)
+            self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=0,
+                                                 started_event_id=lease.started_event_id)
             return None
         reserved = self._reserve_eager(lease, completion)
-        self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved)
+        self._inline[lease.run_id] = _Inline(driver=driver, completion=completion, reserved=reserved,
+                                             started_event_id=lease.started_event_id)
         return sb.WorkflowTaskCompletion(commands=completion.commands, identity=self.identity,
                                          sticky=self.cache.size > 0, eager_activity_slots=reserved)
 
@@ -458,6 +462,18 @@ class WorkflowTaskRunner:
         finally:
             if not kept:
                 lock.release()
+
+    async def abandon(self, leases: list[sb.WorkflowTaskLease]) -> None:
+        """Drop what inline activations kept for these tasks: the transaction that started them failed.
+
+        Only an outcome kept for that very task is dropped (another transaction may hold
+        one for the same run); the run's lock is released and its cache entry evicted, as
+        :meth:`settle` does for a transaction that failed.
+        """
+        for lease in leases:
+            inline = self._inline.get(lease.run_id)
+            if inline is not None and inline.started_event_id == lease.started_event_id:
+                await self.settle(lease.run_id, None, None)
 
     async def settle_claimed(self, claimed: tuple[sb.WorkflowTaskLease, sb.CompleteWorkflowTaskResult | None]) -> None:
         """After ``Store.claim_and_complete_workflow_tasks``: settle one claimed task (see :meth:`settle`)."""

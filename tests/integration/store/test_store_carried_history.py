@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from temporalflow.core.commands import StartTimer
 from temporalflow.store import RunStatus, WorkflowTaskCompletion
 from temporalflow.store._base_sql import PREFETCH_EVENTS
 from temporalflow.store._workflow_tasks import CLAIM_RECENT_EVENTS
+from temporalflow.store.base import WorkflowTaskHandBack
+from tests.helpers import assert_eventually
 
 from .conftest import claim_one, complete, finish, payloads, schedule, start, types
 
@@ -190,3 +193,87 @@ def test_claimed_tasks_complete_in_the_claiming_transaction(store, queue):
         assert types(store, lease.run_pk)[-1] == "WorkflowTaskStarted"
         assert store.complete_workflow_task(lease, complete([finish()])).run_closed
     assert store.claim_and_complete_workflow_tasks("default", queue, "w1", 10, None, run_tasks) == []
+
+
+def _sleeping(store, queue, workflow_id, identity="w1", sticky=True):
+    """A run whose first task started a 20 ms timer; completed by ``identity`` (sticky or not)."""
+    start(store, queue, workflow_id)
+    lease = claim_one(store, queue, identity)
+    store.complete_workflow_task(
+        lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.02)], identity=identity, sticky=sticky))
+    return lease
+
+
+def _fire(store, hand_back):
+    assert_eventually(lambda: store.fire_due_timers(hand_back=hand_back) >= 1, timeout=5)
+
+
+def test_fired_timer_task_completes_in_the_firing_transaction(store, queue):
+    first = _sleeping(store, queue, "wf-1")
+    seen = []
+
+    def run_tasks(leases):
+        seen.extend(leases)
+        return [WorkflowTaskCompletion(commands=[finish()], identity="w1") for _ in leases]
+
+    hand_back = WorkflowTaskHandBack(identity="w1", max_tasks=4, run_workflow_tasks=run_tasks)
+    _fire(store, hand_back)
+    (task,) = seen
+    assert hand_back.started == [task]
+    assert [(lease, result is not None and result.run_closed) for lease, result in hand_back.claimed] == [(task, True)]
+    # The lease carries what the firing wrote, as a read of the history returns it.
+    assert as_tuples(task.history) == as_tuples(store.read_history(first.run_pk, 5)[:3])
+    assert types(store, first.run_pk)[4:] == [
+        "TimerStarted", "TimerFired", "WorkflowTaskScheduled", "WorkflowTaskStarted", "WorkflowTaskCompleted",
+        "WorkflowExecutionCompleted"]
+    assert (task.scheduled_event_id, task.started_event_id, task.attempt) == (7, 8, 1)
+    assert store.describe("default", "wf-1", None).status == RunStatus.COMPLETED
+    assert store.claim_workflow_tasks("default", queue, "w2", 10) == []
+
+
+def test_fired_timer_task_left_started_for_the_usual_path(store, queue):
+    first = _sleeping(store, queue, "wf-1")
+    hand_back = WorkflowTaskHandBack(identity="w1", max_tasks=1, run_workflow_tasks=lambda leases: [None])
+    _fire(store, hand_back)
+    ((task, result),) = hand_back.claimed
+    assert result is None
+    assert types(store, first.run_pk)[-1] == "WorkflowTaskStarted"
+    assert store.claim_workflow_tasks("default", queue, "w2", 10) == []  # started: nobody else claims it
+    assert store.complete_workflow_task(task, complete([finish()])).run_closed
+
+
+def test_fired_timers_of_other_workers_runs_take_the_queue(store, queue):
+    """Only runs sticky to the offering worker, and no more than it has room for, are started for it."""
+    _sleeping(store, queue, "wf-other", identity="w2")
+    _sleeping(store, queue, "wf-plain", identity="w1", sticky=False)
+    mine = [_sleeping(store, queue, f"wf-{i}") for i in range(3)]
+    called = []
+
+    def run_tasks(leases):
+        called.append(len(leases))
+        return [None] * len(leases)
+
+    hand_back = WorkflowTaskHandBack(identity="w1", max_tasks=2, run_workflow_tasks=run_tasks)
+    all_due = store.now() + 0.05  # each timer fires 20 ms after its run's task completed
+    assert_eventually(lambda: store.now() >= all_due, timeout=5)
+    assert store.fire_due_timers(hand_back=hand_back) == 5
+    assert called == [2] and len(hand_back.claimed) == 2
+    assert {lease.run_pk for lease, _ in hand_back.claimed} <= {lease.run_pk for lease in mine}
+    # The rest are scheduled: w2's for w2 (sticky), the others for anyone.
+    assert len(store.claim_workflow_tasks("default", queue, "w1", 10)) == 2  # wf-plain, and one past max_tasks
+    assert [lease.workflow_id for lease in store.claim_workflow_tasks("default", queue, "w2", 10)] == ["wf-other"]
+
+
+def test_fired_timer_with_a_task_running_marks_it_dirty_instead(store, queue):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(
+        lease, complete([StartTimer(seq=1, start_to_fire_timeout=0.3)], sticky=True))
+    store.signal("default", "wf-1", None, "go", payloads(), "client")
+    running = claim_one(store, queue)  # the signal's task is running when the timer fires
+    hand_back = WorkflowTaskHandBack(identity="w1", max_tasks=4, run_workflow_tasks=lambda leases: 1 / 0)
+    _fire(store, hand_back)
+    assert hand_back.started == [] and hand_back.claimed == []
+    assert types(store, lease.run_pk)[-1] == "TimerFired"
+    result = store.complete_workflow_task(running, complete([], sticky=True))
+    assert result.next_task is not None  # the fired timer's task, started for the same worker
