@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import logging
 import os
 import socket
@@ -206,11 +205,8 @@ class Worker:
             self._wf_runner.loop = asyncio.get_running_loop()
             # Claimed tasks are activated and completed in the claiming transaction (one commit
             # for the batch); any the worker cannot do there come back to run the usual way.
-            claim_wft = functools.partial(self._store.claim_and_complete_workflow_tasks,
-                                          history_after=self._cache.known_event_id,
-                                          run_workflow_tasks=self._wf_runner.run_inline_batch)
             self._loops.append(asyncio.create_task(self._poll_loop(
-                f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, claim_wft,
+                f"wft:{self._namespace}:{self._task_queue}", self._wft_slots, self._claim_workflow_tasks,
                 self._wf_runner.settle_claimed), name="temporalflow-wft-poller"))
             self._loops.append(asyncio.create_task(self._poll_loop(
                 f"query:{self._namespace}:{self._task_queue}", None, self._store.claim_queries,
@@ -424,6 +420,31 @@ class Worker:
                     await sub.wait(delay)
         finally:
             sub.close()
+
+    def _claim_workflow_tasks(
+        self, namespace: str, task_queue: str, identity: str, max_tasks: int,
+    ) -> list[tuple[sb.WorkflowTaskLease, sb.CompleteWorkflowTaskResult | None]]:
+        """Claim tasks and complete them in the claiming transaction (in a database thread).
+
+        If that transaction fails after the activations, what they kept is dropped at once
+        (see ``WorkflowTaskRunner.abandon``) rather than when the run's next task comes.
+        """
+        runner = self._wf_runner
+        started: list[sb.WorkflowTaskLease] = []
+
+        def run_tasks(leases: list[sb.WorkflowTaskLease]) -> list[sb.WorkflowTaskCompletion | None]:
+            started.extend(leases)
+            return runner.run_inline_batch(leases)
+
+        try:
+            return self._store.claim_and_complete_workflow_tasks(
+                namespace, task_queue, identity, max_tasks, history_after=self._cache.known_event_id,
+                run_workflow_tasks=run_tasks)
+        except BaseException:
+            loop = runner.loop
+            if started and loop is not None:
+                loop.call_soon_threadsafe(lambda: self._spawn(runner.abandon(started)))
+            raise
 
     def _timer_hand_back(self) -> sb.WorkflowTaskHandBack | None:
         """Slots for the workflow tasks a timer firing may start for this worker, or None.

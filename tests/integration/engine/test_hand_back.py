@@ -1,4 +1,4 @@
-"""A fired timer's run goes on in the firing transaction on the worker that caches it."""
+"""Tasks a store transaction starts and completes for the worker (a timer's, a claim's), and that transaction failing."""
 
 from __future__ import annotations
 
@@ -86,4 +86,46 @@ async def test_a_firing_that_fails_after_the_activations_drops_what_they_kept(cl
             del store._fire_timers
     types = [e.event_type for e in (await handle.fetch_history()).events]
     assert types.count(EventType.TIMER_FIRED) == 2
+    assert EventType.WORKFLOW_TASK_FAILED not in types
+
+
+@workflow.defn
+class Hello:
+    """Returns at once."""
+
+    @workflow.run
+    async def run(self) -> str:
+        """Say hello."""
+        return "hello"
+
+
+async def test_a_claim_that_fails_after_the_activations_drops_what_they_kept(client, caplog):
+    """As for a firing: the claiming transaction rolls back, the run is freed at once and claimed again."""
+    async with running_worker(client, [Hello]) as worker:
+        runner = worker._wf_runner
+        real = runner.run_inline_batch
+        failing = [True]
+
+        def activate_then_fail(leases):
+            completions = real(leases)
+            if failing:
+                raise OperationalError("connection lost before the commit")
+            return completions
+
+        runner.run_inline_batch = activate_then_fail
+        try:
+            handle = await client.start_workflow(Hello.run, id=wf_id(), task_queue=worker.task_queue)
+            await assert_eventually_async(lambda: "Polling wft:" in caplog.text)
+            run_id = handle.result_run_id
+
+            def settled():
+                lock = runner._run_locks.get(run_id)
+                return run_id not in runner._inline and (lock is None or not lock.locked())
+
+            await assert_eventually_async(settled)
+            failing.clear()
+            assert await handle.result() == "hello"
+        finally:
+            del runner.run_inline_batch
+    types = [e.event_type for e in (await handle.fetch_history()).events]
     assert EventType.WORKFLOW_TASK_FAILED not in types
