@@ -1,4 +1,4 @@
-"""Tasks a store transaction starts and completes for the worker (a timer's, a claim's), and that transaction failing."""
+"""Tasks a store transaction starts and completes for the worker (a timer's, a claim's), and its failure."""
 
 from __future__ import annotations
 
