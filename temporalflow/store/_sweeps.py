@@ -18,6 +18,7 @@ from temporalflow.store._base_sql import (
     _ACT_COLS,
     ACT_SCHEDULED,
     ACTIVITY,
+    EVENT,
     RUN,
     RUNNING,
     TIMER,
@@ -37,6 +38,25 @@ from temporalflow.store.base import (
     WorkflowTaskHandBack,
     WorkflowTaskLease,
 )
+
+
+def _delayed_wft_visible(since: str, now: str) -> str:
+    """SQL: a run's workflow task that was delayed (start delay, retry backoff) became visible in (since, now].
+
+    A task visible when it was scheduled woke its queue at that commit; a delayed one is
+    visible after its WorkflowTaskScheduled event's time (the same "now" otherwise), and
+    only such tasks need announcing: in a burst of timers, nearly every round would
+    otherwise find freshly scheduled tasks to announce again.
+    """
+    return (
+        f"wft_state = 1 AND wft_visible_at > {since} AND wft_visible_at <= {now} AND wft_visible_at > "
+        f"(SELECT e.event_time FROM {EVENT} e WHERE e.run_id = {RUN}.id AND e.event_id = {RUN}.wft_scheduled_event_id)"
+    )
+
+
+def _delayed_activity_visible(since: str, now: str) -> str:
+    """SQL: an activity retry (the only delayed attempts: a first one woke its queue) became visible in (since, now]."""
+    return f"state = 1 AND attempt > 1 AND visible_at > {since} AND visible_at <= {now}"
 
 
 def _can_hand_back(hand_back: WorkflowTaskHandBack | None, run: dict[str, Any], taken: int) -> bool:
@@ -99,10 +119,8 @@ class _SweepsMixin(_ActivitiesMixin):
             f"EXISTS (SELECT 1 FROM {RUN} WHERE status = {RUNNING} AND run_deadline IS NOT NULL "
             f"AND run_deadline <= {now}), "
             f"EXISTS (SELECT 1 FROM {OUTBOX} WHERE visible_at <= {now}), "
-            f"EXISTS (SELECT 1 FROM {RUN} WHERE wft_state = 1 AND wft_visible_at > {since} "
-            f"AND wft_visible_at <= {now}) "
-            f"OR EXISTS (SELECT 1 FROM {ACTIVITY} WHERE state = 1 AND visible_at > {since} "
-            f"AND visible_at <= {now})",
+            f"EXISTS (SELECT 1 FROM {RUN} WHERE {_delayed_wft_visible(since, now)}) "
+            f"OR EXISTS (SELECT 1 FROM {ACTIVITY} WHERE {_delayed_activity_visible(since, now)})",
             [self._visible_watermark] * 3,
         )
         row = cur.fetchone()
@@ -342,14 +360,12 @@ class _SweepsMixin(_ActivitiesMixin):
         with self._atomic():
             cur = self._cursor()
             cur.execute(
-                f"SELECT DISTINCT namespace, task_queue FROM {RUN} WHERE wft_state = 1 "
-                f"AND wft_visible_at > %s AND wft_visible_at <= %s",
+                f"SELECT DISTINCT namespace, task_queue FROM {RUN} WHERE {_delayed_wft_visible('%s', '%s')}",
                 [since, now],
             )
             channels = [f"wft:{ns}:{q}" for ns, q in cur.fetchall()]
             cur.execute(
-                f"SELECT DISTINCT namespace, task_queue FROM {ACTIVITY} WHERE state = 1 "
-                f"AND visible_at > %s AND visible_at <= %s",
+                f"SELECT DISTINCT namespace, task_queue FROM {ACTIVITY} WHERE {_delayed_activity_visible('%s', '%s')}",
                 [since, now],
             )
             channels += [f"act:{ns}:{q}" for ns, q in cur.fetchall()]

@@ -11,7 +11,7 @@ from temporalflow.core.commands import StartTimer
 from temporalflow.store import DjangoStore
 from tests.helpers import assert_eventually
 
-from .conftest import claim_one, complete, start, types
+from .conftest import claim_one, complete, schedule, start, types
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,3 +112,50 @@ def test_one_sweep_fires_the_due_timers_of_many_runs_and_skips_closed_ones(store
     assert store.next_due_time() > store.now() + 3000
     assert {lease.run_pk for lease in store.claim_workflow_tasks("default", queue, "w1", 10)} == {
         lease.run_pk for lease in leases[:4]}
+
+
+@pytest.fixture
+def published(store, monkeypatch):
+    """The channels the store's writes wake (each transaction's set, in order)."""
+    seen: list[str] = []
+    real = store._publish
+
+    def publish(cur, channels, notices=None):
+        seen.extend(channels)
+        return real(cur, channels, notices)
+
+    monkeypatch.setattr(store, "_publish", publish)
+    return seen
+
+
+def test_a_delayed_task_wakes_its_queue_when_it_becomes_visible(store, queue, published):
+    start(store, queue, "wf-1", start_delay=0.05)
+    store.fire_due_timers()  # not visible yet: no wake-up
+    assert f"wft:default:{queue}" not in published
+    assert_eventually(lambda: store.fire_due_timers() >= 0 and f"wft:default:{queue}" in published, timeout=5)
+    assert claim_one(store, queue)
+
+
+def test_a_task_visible_when_scheduled_is_not_announced_again(store, queue, published):
+    """Its own commit woke the queue; the sweeps (which run for every timer in a burst) leave it alone."""
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(
+        lease, complete([schedule(1, queue), StartTimer(seq=2, start_to_fire_timeout=0.02)]))  # first attempt
+    assert_eventually(lambda: store.fire_due_timers() >= 1, timeout=5)  # schedules the next task
+    published.clear()
+    for _ in range(3):
+        store.fire_due_timers()
+    assert not [c for c in published if c.startswith(("wft:", "act:"))], published
+
+
+def test_an_activity_retry_wakes_its_queue_when_its_backoff_ends(store, queue, published):
+    start(store, queue, "wf-1")
+    lease = claim_one(store, queue)
+    store.complete_workflow_task(lease, complete([schedule(1, queue, retry_policy={"initial_interval": 0.05})]))
+    (act,) = store.claim_activity_tasks("default", queue, "aw", 10)
+    store.fail_activity_task(act.token, {"message": "boom", "application_failure_info": {"type": "E"}})
+    store.fire_due_timers()
+    published.clear()
+    assert_eventually(lambda: store.fire_due_timers() >= 0 and f"act:default:{queue}" in published, timeout=5)
+    assert store.claim_activity_tasks("default", queue, "aw", 10)[0].attempt == 2
