@@ -98,10 +98,12 @@ Each figure is the median of {max(len(v) for v in results.values())} runs (fresh
 - fsync = {facts['pg_fsync']}, synchronous_commit = {facts['pg_synchronous_commit']},
   shared_buffers = {facts['pg_shared_buffers']}
 - One `manage.py runworker` subprocess (default options unless noted), DJANGO_DEBUG=0
-- Database latency when the results were written (medians of 300): durable one-row commit
-  {facts['commit_ms']} ms, `SELECT 1` round trip {facts['round_trip_ms']} ms
-- CPU speed when the results were written: {facts.get('python_loop_ms', '?')} ms for 1,000,000
-  Python loop additions (median of 5; the CPU-bound figures scale with it)
+- Database latency before the runs / when the results were written (medians of 300):
+  durable one-row commit {facts.get('commit_ms_before', '?')} / {facts['commit_ms']} ms, `SELECT 1` round trip
+  {facts.get('round_trip_ms_before', '?')} / {facts['round_trip_ms']} ms
+- CPU speed before the runs / when the results were written: {facts.get('python_loop_ms_before', '?')} /
+  {facts.get('python_loop_ms', '?')} ms for 1,000,000 Python loop additions (median of 5; the CPU-bound
+  figures scale with it, and with how busy the host's other tenants are, which no probe here sees)
 
 ## Figures
 

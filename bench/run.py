@@ -116,13 +116,17 @@ def main(argv: list[str] | None = None) -> None:
     env.setup_django()
     from bench.report import FIGURES, line, write_results
 
+    # The host's speed can change by half within a run of all workloads: recorded before and after.
+    before = env.host_speed()
     results = asyncio.run(main_async(args))
     for key in FIGURES:
         if key in results:
             print(line(key, results[key]), flush=True)
     if not args.no_results:
         command = "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_results(args.results, env.machine_facts(), results, LOADS, command.strip(), NOTES)
+        facts = env.machine_facts()
+        facts.update({f"{k}_before": v for k, v in before.items()})
+        write_results(args.results, facts, results, LOADS, command.strip(), NOTES)
         print(f"bench: wrote {args.results}", file=sys.stderr)
 
 
