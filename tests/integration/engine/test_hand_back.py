@@ -46,12 +46,18 @@ async def test_the_task_a_timer_wakes_is_started_and_completed_by_its_firing(cli
         assert started.attributes["identity"] == worker._identity
 
 
+def _nothing_kept_for(runner, run_id: str) -> bool:
+    """No inline activation's outcome is kept for the run, and its lock is free."""
+    lock = runner._run_locks.get(run_id)
+    return run_id not in runner._inline and (lock is None or not lock.locked())
+
+
 async def test_a_firing_that_fails_after_the_activations_drops_what_they_kept(client, caplog):
     """Its activations' outcomes are dropped at once (the run's lock freed); the timer fires in a later round."""
     async with running_worker(client, [SleepTwice]) as worker:
         store, runner = worker._store, worker._wf_runner
         real = store._fire_timers
-        failing_from_thread = []
+        failing = [True]
 
         def fire_timers(limit, hand_back=None):
             if hand_back is None:
@@ -60,27 +66,21 @@ async def test_a_firing_that_fails_after_the_activations_drops_what_they_kept(cl
 
             def activate_then_fail(leases):
                 completions = run_tasks(leases)
-                if not failing_from_thread:
+                if not failing:
                     return completions
                 raise OperationalError("connection lost before the commit")
 
             hand_back.run_workflow_tasks = activate_then_fail
             return real(limit, hand_back)
 
-        failing_from_thread.append(True)
         store._fire_timers = fire_timers
         try:
             handle = await client.start_workflow(SleepTwice.run, 0.05, id=wf_id(), task_queue=worker.task_queue)
             await assert_eventually_async(lambda: "Timer loop failed" in caplog.text)
             # The outcome the failed firing's activation kept is gone and the run is free,
             # while the firings still fail (nothing else settles the run meanwhile).
-            run_id = handle.result_run_id
-            def settled():
-                lock = runner._run_locks.get(run_id)
-                return run_id not in runner._inline and (lock is None or not lock.locked())
-
-            await assert_eventually_async(settled)
-            failing_from_thread.clear()
+            await assert_eventually_async(lambda: _nothing_kept_for(runner, handle.result_run_id))
+            failing.clear()
             assert await handle.result() == 2
         finally:
             del store._fire_timers
@@ -116,13 +116,7 @@ async def test_a_claim_that_fails_after_the_activations_drops_what_they_kept(cli
         try:
             handle = await client.start_workflow(Hello.run, id=wf_id(), task_queue=worker.task_queue)
             await assert_eventually_async(lambda: "Polling wft:" in caplog.text)
-            run_id = handle.result_run_id
-
-            def settled():
-                lock = runner._run_locks.get(run_id)
-                return run_id not in runner._inline and (lock is None or not lock.locked())
-
-            await assert_eventually_async(settled)
+            await assert_eventually_async(lambda: _nothing_kept_for(runner, handle.result_run_id))
             failing.clear()
             assert await handle.result() == "hello"
         finally:
