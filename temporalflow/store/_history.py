@@ -146,38 +146,63 @@ class _HistoryWrites(_ChildrenMixin, _StoreBase):
         }
 
     def _append_locked(
-        self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]]
-    ) -> None:
-        """Append ``events`` to a locked, open run and make sure a workflow task will see them."""
+        self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]],
+        start_for: str | None = None,
+    ) -> WorkflowTaskLease | None:
+        """Append ``events`` to a locked, open run and make sure a workflow task will see them.
+
+        With ``start_for``, a task this append schedules on a run sticky to that worker is
+        started for it at once, as ``_append``'s ``claim_for`` does: WorkflowTaskStarted is
+        appended and the lease returned (carrying the events written), and ``run`` is
+        updated to the row as written, which completing the task in this transaction reads.
+        Otherwise None.
+        """
         first = run["next_event_id"]
         run_pk = run["id"]
         channels = [f"run:{run_pk}"]
         state = run["wft_state"]
+        start = bool(start_for) and state == WFT_NONE and run["sticky_identity"] == start_for
         extra = ""
         params: list[Any] = []
+        sched_id = first + len(events)
         if state == WFT_NONE:
-            sched_id = first + len(events)
             events = [*events, _wft_scheduled(run["task_queue"], run["task_timeout"])]
             sticky_until = (
                 now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT) if run["sticky_identity"] else None
             )
             extra = (
-                ", wft_state = 1, wft_scheduled_event_id = %s, wft_visible_at = %s, wft_attempt = 1, "
+                ", wft_state = %s, wft_scheduled_event_id = %s, wft_visible_at = %s, wft_attempt = 1, "
                 "sticky_until = %s"
             )
-            params = [sched_id, now, sticky_until]
-            channels.append(f"wft:{run['namespace']}:{run['task_queue']}")
+            params = [WFT_STARTED if start else WFT_SCHEDULED, sched_id, now, sticky_until]
+            if start:
+                assert start_for is not None
+                events.append(_wft_started(sched_id, start_for))
+                lease_until = now + float(run["task_timeout"])
+                extra += ", wft_started_event_id = %s, wft_lease_until = %s, wft_dirty = FALSE"
+                params += [sched_id + 1, lease_until]
+            else:
+                channels.append(f"wft:{run['namespace']}:{run['task_queue']}")
         elif state == WFT_STARTED:
             extra = ", wft_dirty = TRUE"
         cur.execute(
             f"UPDATE {RUN} SET next_event_id = %s{extra} WHERE id = %s",
             [first + len(events), *params, run_pk],
         )
-        self._insert_events(cur, run_pk, first, now, events, decoded=False)
+        history = self._insert_events(cur, run_pk, first, now, events, decoded=start)
         run["next_event_id"] = first + len(events)
         if state == WFT_NONE:
             run["wft_state"] = WFT_SCHEDULED
         self._publish(cur, channels)
+        if not start:
+            return None
+        run.update(wft_state=WFT_STARTED, wft_scheduled_event_id=sched_id, wft_started_event_id=sched_id + 1,
+                   wft_attempt=1, wft_lease_until=lease_until, wft_dirty=False)
+        return WorkflowTaskLease(
+            run_pk=run_pk, namespace=run["namespace"], workflow_id=run["workflow_id"], run_id=run["run_id"],
+            workflow_type=run["workflow_type"], task_queue=run["task_queue"], scheduled_event_id=sched_id,
+            started_event_id=sched_id + 1, attempt=1, task_timeout=float(run["task_timeout"]), history=history,
+        )
 
     def _reschedule_wft(
         self,

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from temporalflow.conf import settings
 from temporalflow.core import retry as retry_math
 from temporalflow.core.events import EventType
 from temporalflow.store._activities import _ActivitiesMixin
@@ -22,14 +21,12 @@ from temporalflow.store._base_sql import (
     RUN,
     RUNNING,
     TIMER,
-    WFT_NONE,
     WFT_STARTED,
     _loads,
     _min,
     _row,
     _rows,
     _wft_scheduled,
-    _wft_started,
 )
 from temporalflow.store._children import OUTBOX
 from temporalflow.store.base import (
@@ -59,20 +56,16 @@ def _delayed_activity_visible(since: str, now: str) -> str:
     return f"state = 1 AND attempt > 1 AND visible_at > {since} AND visible_at <= {now}"
 
 
-def _can_hand_back(hand_back: WorkflowTaskHandBack | None, run: dict[str, Any], taken: int) -> bool:
-    """Does this firing start ``run``'s workflow task for the worker that offered ``hand_back``?
+def _start_for(hand_back: WorkflowTaskHandBack | None, run: dict[str, Any], taken: int) -> str | None:
+    """The worker a firing may start ``run``'s workflow task for (``_append_locked``'s ``start_for``), or None.
 
-    Only a task the firing itself schedules (none scheduled or started), on a run sticky to
-    that worker, with no updates waiting (their admission is the usual claim's job).
+    The worker that offered ``hand_back``, while it has room, unless updates wait on the run
+    (their admission is the usual claim's job); ``_append_locked`` starts the task only if
+    the run is sticky to that worker and the firing itself schedules the task.
     """
-    return (
-        hand_back is not None
-        and taken < hand_back.max_tasks
-        and bool(hand_back.identity)
-        and run["sticky_identity"] == hand_back.identity
-        and run["wft_state"] == WFT_NONE
-        and not run["updates_waiting"]
-    )
+    if hand_back is None or taken >= hand_back.max_tasks or run["updates_waiting"]:
+        return None
+    return hand_back.identity or None
 
 
 class _SweepsMixin(_ActivitiesMixin):
@@ -177,13 +170,12 @@ class _SweepsMixin(_ActivitiesMixin):
                     continue
                 events = [(EventType.TIMER_FIRED, {"timer_id": t[0], "started_event_id": t[1]}) for t in fired]
                 count += len(fired)
-                if _can_hand_back(hand_back, run, len(started)):
+                start_for = _start_for(hand_back, run, len(started))
+                lease = self._append_locked(cur, run, float(run["now"]), events, start_for=start_for)
+                if lease is not None:
                     assert hand_back is not None
-                    lease = self._append_and_start(cur, run, float(run["now"]), events, hand_back.identity)
                     hand_back.started.append(lease)
                     started.append((lease, run))
-                else:
-                    self._append_locked(cur, run, float(run["now"]), events)
             if started:
                 assert hand_back is not None
                 completions = hand_back.run_workflow_tasks([lease for lease, _ in started])
@@ -194,39 +186,6 @@ class _SweepsMixin(_ActivitiesMixin):
         if hand_back is not None:
             hand_back.claimed = claimed
         return count
-
-    def _append_and_start(
-        self, cur: Any, run: dict[str, Any], now: float, events: list[tuple[EventType, dict[str, Any]]],
-        identity: str,
-    ) -> WorkflowTaskLease:
-        """Append ``events`` to a locked, open run with no workflow task, then start its new task for ``identity``.
-
-        As ``_append_locked`` followed by a claim, in one UPDATE: WorkflowTaskScheduled and
-        WorkflowTaskStarted follow the events, and ``run`` is updated to the row as written
-        (what completing the task in this transaction reads).
-        """
-        first = run["next_event_id"]
-        scheduled = first + len(events)
-        lease_until = now + float(run["task_timeout"])
-        cur.execute(
-            f"UPDATE {RUN} SET next_event_id = %s, wft_state = {WFT_STARTED}, wft_scheduled_event_id = %s, "
-            "wft_started_event_id = %s, wft_visible_at = %s, wft_attempt = 1, wft_lease_until = %s, "
-            "wft_dirty = FALSE, sticky_until = %s WHERE id = %s",
-            [scheduled + 2, scheduled, scheduled + 1, now, lease_until,
-             now + float(settings.STICKY_SCHEDULE_TO_START_TIMEOUT), run["id"]],
-        )
-        history = self._insert_events(
-            cur, run["id"], first, now,
-            [*events, _wft_scheduled(run["task_queue"], run["task_timeout"]), _wft_started(scheduled, identity)],
-        )
-        run.update(next_event_id=scheduled + 2, wft_state=WFT_STARTED, wft_scheduled_event_id=scheduled,
-                   wft_started_event_id=scheduled + 1, wft_attempt=1, wft_lease_until=lease_until, wft_dirty=False)
-        self._publish(cur, [f"run:{run['id']}"])
-        return WorkflowTaskLease(
-            run_pk=run["id"], namespace=run["namespace"], workflow_id=run["workflow_id"], run_id=run["run_id"],
-            workflow_type=run["workflow_type"], task_queue=run["task_queue"], scheduled_event_id=scheduled,
-            started_event_id=scheduled + 1, attempt=1, task_timeout=float(run["task_timeout"]), history=history,
-        )
 
     def _expire_activities(self, limit: int) -> int:
         def expire(cur: Any, run_pk: int, run: dict[str, Any] | None) -> int:
